@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url'
+
+import { defineConfig } from 'vitest/config'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+export default defineConfig({
+  test: {
+    root,
+    // Native suites load the addon: run every file in its own forked process, never in worker threads.
+    pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['__test__/unit/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: { name: 'native', include: ['__test__/native/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000 },
+      },
+    ],
+  },
+})

@@ -1,0 +1,255 @@
+//! The store end to end, in Rust: jobs in, events out, reads, close and recovery. The same flows are tested
+//! again from TypeScript through the addon (`__test__/native/`).
+#![cfg(test)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{ConfigValue, StoreConfig};
+use crate::events::tests::Recorder;
+use crate::events::{EventSink, EVENT_APPEND};
+use crate::reader::{self, GetRequest};
+use crate::record::{self, tests::build};
+use crate::status::{GetStatus, PutStatus};
+use crate::store::Store;
+use crate::test_util::TempDir;
+use crate::writer::JobBytes;
+
+fn config(dir: &TempDir, sync: bool) -> StoreConfig {
+  let mut c = StoreConfig::default();
+  let mut set = |k: &str, v: ConfigValue| c.set(k, v).unwrap();
+  set("storePathRootDir", ConfigValue::Str(dir.path().to_str().unwrap().into()));
+  set("mappedFileSizeCommitLog", ConfigValue::Int(64 * 1024));
+  set("mappedFileSizeConsumeQueue", ConfigValue::Int(100 * 20));
+  set("maxHashSlotNum", ConfigValue::Int(1000));
+  set("maxIndexNum", ConfigValue::Int(4000));
+  set("flushDiskType", ConfigValue::Str(if sync { "SYNC_FLUSH" } else { "ASYNC_FLUSH" }.into()));
+  set("testHooksEnable", ConfigValue::Bool(true));
+  c
+}
+
+struct Harness {
+  store: Arc<Store>,
+  events: Arc<Recorder>,
+}
+
+impl Harness {
+  fn open(c: StoreConfig) -> Harness {
+    let events = Arc::new(Recorder::default());
+    let sink: Arc<dyn EventSink> = events.clone();
+    Harness { store: Store::open(c, sink).unwrap(), events }
+  }
+
+  /// Submits one job of single-record puts and waits for its APPEND event; returns (status, phy, queue offset)
+  /// per put.
+  fn put_all(&self, records: &[Vec<u8>]) -> Vec<(i32, i64, i64)> {
+    let mut job = Vec::new();
+    for r in records {
+      job.extend_from_slice(&1u32.to_le_bytes());
+      job.extend_from_slice(&(r.len() as u32).to_le_bytes());
+      job.extend_from_slice(r);
+    }
+    let ticket = self.store.submit(JobBytes::Owned(job), true).unwrap();
+    let event = self.wait_append(ticket);
+    assert_eq!(event[4] as usize, records.len());
+    (0..records.len()).map(|i| (event[5 + 4 * i] as i32, event[6 + 4 * i] as i64, event[7 + 4 * i] as i64)).collect()
+  }
+
+  fn wait_append(&self, ticket: u64) -> Vec<f64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+      if let Some(e) = self.events.0.lock().unwrap().iter().find(|e| e[0] == EVENT_APPEND && e[2] as u64 == ticket) {
+        return e.clone();
+      }
+      assert!(Instant::now() < deadline, "no completion for ticket {ticket}");
+      std::thread::sleep(Duration::from_millis(1));
+    }
+  }
+
+  fn get(&self, topic: &str, queue_id: i32, offset: i64, max: usize) -> (reader::GetPlan, Vec<u8>) {
+    let req = GetRequest { topic, queue_id, offset, max_msg_nums: max, max_total_bytes: 1 << 20, tag_codes: None };
+    let mut plan = reader::plan_get(&self.store, &req);
+    let mut buf = vec![0u8; plan.total_bytes];
+    let used = reader::read_plan(&self.store, &mut plan, &mut buf);
+    buf.truncate(used);
+    (plan, buf)
+  }
+}
+
+fn message(topic: &str, i: usize, body_len: usize) -> Vec<u8> {
+  let body: Vec<u8> = (0..body_len).map(|j| (i + j) as u8).collect();
+  let props = format!("TAGS\u{1}tag{}\u{2}KEYS\u{1}key-{i}\u{2}UNIQ_KEY\u{1}U{i}\u{2}", i % 2);
+  build(topic.as_bytes(), 0, &body, props.as_bytes())
+}
+
+#[test]
+fn appends_roll_files_and_read_back_intact() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, false));
+  let records: Vec<Vec<u8>> = (0..300).map(|i| message("TopicA", i, 700)).collect();
+  let results = h.put_all(&records);
+  for (i, (status, _, queue_offset)) in results.iter().enumerate() {
+    assert_eq!(*status, PutStatus::PutOk.code());
+    assert_eq!(*queue_offset, i as i64);
+  }
+  assert!(h.store.commit_log.len() > 3, "300 × ~800 B must roll 64 KiB segments");
+  let (plan, bytes) = h.get("TopicA", 0, 0, 32);
+  assert_eq!(plan.status, GetStatus::Found);
+  assert_eq!(plan.entries.len(), 32);
+  assert_eq!(plan.next_begin_offset, 32);
+  let mut at = 0;
+  for (i, e) in plan.entries.iter().enumerate() {
+    let rec = &bytes[at..at + e.size as usize];
+    let l = record::parse(rec).unwrap();
+    assert_eq!(l.queue_offset, i as i64);
+    assert_eq!(l.physical_offset, results[i].1);
+    assert_eq!(l.body(rec), &records[i][88..88 + 700]);
+    at += e.size as usize;
+  }
+  let (plan, _) = h.get("TopicA", 0, 300, 32);
+  assert_eq!(plan.status, GetStatus::OffsetOverflowOne);
+  let (plan, _) = h.get("TopicB", 0, 0, 32);
+  assert_eq!(plan.status, GetStatus::NoMatchedLogicQueue);
+  let found = reader::query_by_key(&h.store, "TopicA", "key-7", 32, 0, i64::MAX);
+  assert_eq!(found.len(), 1);
+  assert_eq!(found[0].0, results[7].1);
+  h.store.close().unwrap();
+
+  let h = Harness::open(config(&dir, false));
+  assert!(h.store.recovery.last_exit_ok);
+  assert_eq!(h.store.recovery.invalid, None);
+  let more = h.put_all(&[message("TopicA", 300, 10)]);
+  assert_eq!(more[0].2, 300, "queue offsets continue after a clean restart");
+  h.store.close().unwrap();
+}
+
+#[test]
+fn sync_flush_completes_after_the_flush() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, true));
+  let results = h.put_all(&(0..10).map(|i| message("S", i, 100)).collect::<Vec<_>>());
+  assert!(results.iter().all(|r| r.0 == PutStatus::PutOk.code()));
+  let last = results.last().unwrap();
+  assert!(h.store.commit_log.flushed_where() > last.1, "acknowledged only once durable");
+  h.store.close().unwrap();
+}
+
+#[test]
+fn illegal_messages_are_refused_and_create_nothing() {
+  let dir = TempDir::new("store");
+  let mut c = config(&dir, false);
+  c.set("maxMessageSize", ConfigValue::Int(1024)).unwrap();
+  let h = Harness::open(c);
+  let results = h.put_all(&[build(b"../x", 0, b"b", b""), message("Ok", 0, 2000), message("Ok", 1, 10)]);
+  assert_eq!(results[0].0, PutStatus::MessageIllegal.code());
+  assert_eq!(results[1].0, PutStatus::MessageIllegal.code());
+  assert_eq!(results[2].0, PutStatus::PutOk.code());
+  assert_eq!(results[2].2, 0, "refused messages take no queue offset");
+  assert!(!dir.path().join("consumequeue").join("..").join("x").exists());
+  assert!(!dir.path().join("x").exists());
+  h.store.close().unwrap();
+}
+
+#[test]
+fn page_cache_busy_refuses_at_once_while_the_lock_is_held() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, false));
+  h.store.stall_in_lock(1500).unwrap();
+  let deadline = Instant::now() + Duration::from_secs(5);
+  while !h.store.is_os_page_cache_busy() {
+    assert!(Instant::now() < deadline);
+    std::thread::sleep(Duration::from_millis(10));
+  }
+  assert_eq!(h.store.submit(JobBytes::Owned(Vec::new()), true).err(), Some(PutStatus::OsPageCacheBusy));
+  h.store.close().unwrap();
+}
+
+#[test]
+fn a_segment_that_cannot_be_created_fails_the_put_until_it_can() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, false));
+  let first = h.put_all(&[message("T", 0, 100)]);
+  assert_eq!(first[0].0, PutStatus::PutOk.code());
+  // Fill the first segment, then block the creation of the next two.
+  let blocker1 = dir.path().join("commitlog").join(crate::mapped_file::file_name(65536));
+  let blocker2 = dir.path().join("commitlog").join(crate::mapped_file::file_name(131072));
+  h.store.allocator.discard_unused();
+  let _ = std::fs::remove_file(&blocker1);
+  let _ = std::fs::remove_file(&blocker2);
+  std::fs::create_dir(&blocker1).unwrap();
+  std::fs::create_dir(&blocker2).unwrap();
+  let mut outcome = PutStatus::PutOk.code();
+  for i in 0..200 {
+    let r = h.put_all(&[message("T", i, 1000)]);
+    if r[0].0 != PutStatus::PutOk.code() {
+      outcome = r[0].0;
+      break;
+    }
+  }
+  assert_eq!(outcome, PutStatus::CreateMappedFileFailed.code());
+  let (plan, _) = h.get("T", 0, 0, 8);
+  assert_eq!(plan.status, GetStatus::Found, "reads keep working");
+  std::fs::remove_dir(&blocker1).unwrap();
+  std::fs::remove_dir(&blocker2).unwrap();
+  let r = h.put_all(&[message("T", 999, 1000)]);
+  assert_eq!(r[0].0, PutStatus::PutOk.code(), "puts resume once the file can be created");
+  h.store.close().unwrap();
+}
+
+#[test]
+fn recovery_after_a_crash_truncates_a_torn_tail() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, false));
+  let results = h.put_all(&(0..20).map(|i| message("R", i, 100)).collect::<Vec<_>>());
+  h.store.close().unwrap();
+  drop(h);
+  // An abort file makes the next start unclean; zero the middle of the last record as a torn write would.
+  std::fs::write(dir.path().join("abort"), "1").unwrap();
+  let last_phy = results[19].1 as u64;
+  let path = dir.path().join("commitlog").join(crate::mapped_file::file_name(0));
+  let mut bytes = std::fs::read(&path).unwrap();
+  for b in &mut bytes[last_phy as usize + 20..last_phy as usize + 60] {
+    *b = 0;
+  }
+  std::fs::write(&path, &bytes).unwrap();
+  let h = Harness::open(config(&dir, false));
+  let r = &h.store.recovery;
+  assert!(!r.last_exit_ok);
+  assert_eq!(r.process_offset, results[19].1);
+  assert_eq!(r.invalid.map(|(o, _)| o), Some(results[19].1));
+  let (plan, _) = h.get("R", 0, 0, 32);
+  assert_eq!(plan.max_offset, 19, "the consume queue was trimmed to the commit log");
+  let again = h.put_all(&[message("R", 19, 100)]);
+  assert_eq!((again[0].1, again[0].2), (results[19].1, 19));
+  h.store.close().unwrap();
+}
+
+#[test]
+fn recovery_stops_at_a_flipped_byte_and_says_where() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, false));
+  let results = h.put_all(&(0..10).map(|i| message("F", i, 200)).collect::<Vec<_>>());
+  h.store.close().unwrap();
+  drop(h);
+  let path = dir.path().join("commitlog").join(crate::mapped_file::file_name(0));
+  let mut bytes = std::fs::read(&path).unwrap();
+  bytes[results[6].1 as usize + 100] ^= 0x01; // inside record 6's body
+  std::fs::write(&path, &bytes).unwrap();
+  let h = Harness::open(config(&dir, false));
+  let (offset, reason) = h.store.recovery.invalid.unwrap();
+  assert_eq!(offset, results[6].1);
+  assert_eq!(reason, record::InvalidReason::CrcMismatch);
+  let (plan, _) = h.get("F", 0, 0, 32);
+  assert_eq!(plan.entries.len(), 6, "every record before the damage is kept");
+  h.store.close().unwrap();
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, false));
+  let events: Arc<dyn EventSink> = Arc::new(Recorder::default());
+  let err = Store::open(config(&dir, false), events).err().unwrap();
+  assert_eq!(err.code(), "FERRYMQ_STORE_LOCKED");
+  h.store.close().unwrap();
+}

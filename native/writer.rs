@@ -1,0 +1,427 @@
+//! The writer thread: RocketMQ's put lock (`CommitLog#asyncPutMessage(s)`, store.md §3).
+//!
+//! A job is what TypeScript submitted in one event-loop turn: a run of *puts*, each one or more records (a
+//! RocketMQ batch is one put), laid out as
+//!
+//! ```text
+//! put := recordCount u32 LE | byteLength u32 LE | records (byteLength bytes, encoded as record.rs draws them)
+//! ```
+//!
+//! For each put the writer checks every record, makes sure the commit-log segment, the consume-queue segments
+//! and the index file it needs exist (so a full disk fails the put before anything is written), copies the put
+//! into the mapped segment in one go, stamps each record's queue offset, physical offset, store timestamp, store
+//! host and body CRC, and dispatches it to its consume queue and the index. A put is all-or-nothing and never
+//! spans two segments; records of one put share a store timestamp.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::allocate::{AllocError, PROGRESS_CHUNK_BYTES};
+use crate::checkpoint::Checkpoint;
+use crate::consume_queue::{ConsumeQueue, Unit};
+use crate::crc32::crc32_masked;
+use crate::events::{notice, Notice, APPEND_HEADER_LEN, EVENT_APPEND};
+use crate::flush::FlushRequest;
+use crate::index_file::key_hash;
+use crate::mapped_file::MappedFile;
+use crate::record::{self, Layout, Stamp, END_FILE_MIN_BLANK_LENGTH, SCHEDULE_TOPIC};
+use crate::stats::Stats;
+use crate::status::PutStatus;
+use crate::store::{now_ms, Store};
+
+/// Puts slower than this inside the lock are counted and reported (`CommitLog`, "putMessage in lock cost").
+const SLOW_PUT_MS: u64 = 500;
+/// Queue ids above this are refused before they become directory names.
+pub const QUEUE_ID_MAX: i32 = 65_535;
+/// Bytes of a put header in a job.
+const PUT_HEADER_LEN: usize = 8;
+
+/// The bytes of one job. `Borrowed` points into a JavaScript Buffer that the N-API layer keeps referenced until
+/// the job's completion event has been delivered; `Owned` is for jobs built in Rust (tests).
+pub enum JobBytes {
+  Borrowed {
+    ptr: *const u8,
+    len: usize,
+  },
+  #[cfg(test)]
+  Owned(Vec<u8>),
+}
+
+// SAFETY: a Borrowed job's memory is kept alive and unmodified by its owner until completion (see above), and
+// only the writer thread reads it.
+unsafe impl Send for JobBytes {}
+
+impl JobBytes {
+  fn as_slice(&self) -> &[u8] {
+    match self {
+      // SAFETY: see the type's contract.
+      JobBytes::Borrowed { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+      #[cfg(test)]
+      JobBytes::Owned(v) => v,
+    }
+  }
+}
+
+pub struct AppendJob {
+  pub ticket: u64,
+  pub bytes: JobBytes,
+  /// With SYNC_FLUSH: whether completion waits for the flush (false when every message said `WAIT=false`).
+  pub wait_flush: bool,
+  pub submitted_at: Instant,
+}
+
+pub enum Job {
+  Append(AppendJob),
+  /// Test hook: hold the put lock this long doing nothing.
+  Stall(Duration),
+}
+
+struct QueueSlot {
+  next_offset: i64,
+  queue: Arc<ConsumeQueue>,
+}
+
+/// One record of the put being written, once checked.
+struct Planned {
+  /// Where the record starts inside the put.
+  at: usize,
+  layout: Layout,
+  /// Index into `WriterState::slots`, or `usize::MAX` for records that take no queue offset.
+  slot: usize,
+  queue_offset: i64,
+  index_keys: u32,
+}
+
+/// State only the writer thread touches.
+pub struct WriterState {
+  current: Option<Arc<MappedFile>>,
+  /// topic → queue id → slot index.
+  table: HashMap<Box<[u8]>, HashMap<i32, usize>>,
+  slots: Vec<QueueSlot>,
+  planned: Vec<Planned>,
+  /// Per slot, how many records of the current put go to it.
+  pending: Vec<(usize, i64)>,
+  last_progress_chunk: usize,
+}
+
+impl WriterState {
+  /// Builds the topic-queue table from the recovered consume queues (`recoverTopicQueueTable`, store.md §7.8).
+  pub fn after_recovery(store: &Store) -> WriterState {
+    let mut state = WriterState {
+      current: store.commit_log.last().filter(|f| !f.is_full()),
+      table: HashMap::new(),
+      slots: Vec::new(),
+      planned: Vec::new(),
+      pending: Vec::new(),
+      last_progress_chunk: usize::MAX,
+    };
+    for queue in store.queues.all() {
+      let slot = state.slots.len();
+      state.slots.push(QueueSlot { next_offset: queue.max_offset(), queue: queue.clone() });
+      let topic: Box<[u8]> = queue.topic().as_bytes().into();
+      state.table.entry(topic).or_default().insert(queue.queue_id(), slot);
+    }
+    state
+  }
+
+  fn slot_for(&mut self, store: &Store, topic: &[u8], queue_id: i32) -> usize {
+    if let Some(slot) = self.table.get(topic).and_then(|q| q.get(&queue_id)) {
+      return *slot;
+    }
+    // Topic bytes passed topic_chars_valid, so they are ASCII.
+    let name = String::from_utf8_lossy(topic);
+    let queue = store.queues.get_or_create(&name, queue_id);
+    let slot = self.slots.len();
+    self.slots.push(QueueSlot { next_offset: queue.max_offset(), queue });
+    self.table.entry(topic.into()).or_default().insert(queue_id, slot);
+    slot
+  }
+}
+
+pub fn run(store: &Arc<Store>, mut state: WriterState) {
+  while let Some(job) = store.next_job() {
+    match job {
+      Job::Append(job) => process(store, &mut state, job),
+      Job::Stall(d) => {
+        store.begin_time_in_lock.store(now_ms(), Ordering::Release);
+        std::thread::sleep(d);
+        store.begin_time_in_lock.store(0, Ordering::Release);
+      }
+    }
+  }
+}
+
+fn process(store: &Store, state: &mut WriterState, job: AppendJob) {
+  let store_timestamp = now_ms();
+  store.begin_time_in_lock.store(store_timestamp, Ordering::Release);
+  let started = Instant::now();
+  let bytes = job.bytes.as_slice();
+  let mut event = vec![EVENT_APPEND, 0.0, job.ticket as f64, 0.0, 0.0];
+  let mut status_positions = Vec::new();
+  let mut end_offset = 0i64;
+  let mut records_total = 0u64;
+  let mut cursor = 0usize;
+  let writeable = store.flags.writeable();
+  while cursor + PUT_HEADER_LEN <= bytes.len() {
+    let count = u32::from_le_bytes([bytes[cursor], bytes[cursor + 1], bytes[cursor + 2], bytes[cursor + 3]]) as usize;
+    let len = u32::from_le_bytes([bytes[cursor + 4], bytes[cursor + 5], bytes[cursor + 6], bytes[cursor + 7]]) as usize;
+    let start = cursor + PUT_HEADER_LEN;
+    if start + len > bytes.len() {
+      break;
+    }
+    status_positions.push(event.len());
+    event.push(0.0);
+    let results_at = event.len();
+    event.resize(results_at + 3 * count, 0.0);
+    let outcome = if writeable {
+      append_put(store, state, &bytes[start..start + len], count, store_timestamp, &mut event[results_at..])
+    } else {
+      Err(PutStatus::ServiceNotAvailable)
+    };
+    let status = match outcome {
+      Ok(end) => {
+        end_offset = end_offset.max(end);
+        records_total += count as u64;
+        PutStatus::PutOk
+      }
+      Err(status) => {
+        Stats::add(&store.stats.put_failures, 1);
+        status
+      }
+    };
+    event[results_at - 1] = status.code() as f64;
+    cursor = start + len;
+  }
+  let elapsed = started.elapsed();
+  store.begin_time_in_lock.store(0, Ordering::Release);
+  if elapsed.as_millis() as u64 > SLOW_PUT_MS {
+    Stats::add(&store.stats.slow_puts, 1);
+    notice(&*store.events, Notice::SlowPut, elapsed.as_millis() as f64, records_total as f64, 0.0);
+  }
+  event[1] = event.len() as f64;
+  event[3] = elapsed.as_micros() as f64;
+  event[4] = status_positions.len() as f64;
+  debug_assert_eq!(APPEND_HEADER_LEN, 5);
+  Stats::add(&store.stats.put_jobs, 1);
+  let needs_flush = store.config.flush_sync && job.wait_flush && end_offset > 0;
+  if needs_flush {
+    store.flush.submit(FlushRequest::new(
+      end_offset,
+      job.submitted_at,
+      store.config.sync_flush_timeout_ms,
+      event,
+      status_positions,
+    ));
+  } else {
+    store.stats.put_latency_us.record(job.submitted_at.elapsed().as_micros() as u64);
+    store.events.post(&event);
+  }
+}
+
+/// Checks every record of a put and plans its queue offsets. Returns the failing status, if any.
+fn plan(store: &Store, state: &mut WriterState, put: &[u8], count: usize) -> Result<(), PutStatus> {
+  state.planned.clear();
+  state.pending.clear();
+  let config = &store.config;
+  let mut at = 0usize;
+  for _ in 0..count {
+    let layout = record::parse(&put[at..]).map_err(|_| PutStatus::MessageIllegal)?;
+    let topic = layout.topic(&put[at..]);
+    if layout.body_len as u64 > config.max_message_size
+      || layout.total_size as u64 > config.max_record_size()
+      || !record::topic_chars_valid(topic)
+      || !record::topic_length_valid(topic)
+      || layout.store_host_len != store.store_host.len()
+      || !(0..=QUEUE_ID_MAX).contains(&layout.queue_id)
+    {
+      return Err(PutStatus::MessageIllegal);
+    }
+    let (slot, queue_offset) = if layout.takes_queue_offset() {
+      let slot = state.slot_for(store, topic, layout.queue_id);
+      let n = match state.pending.iter_mut().find(|(s, _)| *s == slot) {
+        Some(entry) => {
+          entry.1 += 1;
+          entry.1 - 1
+        }
+        None => {
+          state.pending.push((slot, 1));
+          0
+        }
+      };
+      (slot, state.slots[slot].next_offset + n)
+    } else {
+      (usize::MAX, 0)
+    };
+    let index_keys = if store.index.is_some() && layout.transaction_type() != record::SYSFLAG_TRANSACTION_ROLLBACK {
+      count_index_keys(&record::dispatch_props(layout.properties(&put[at..])))
+    } else {
+      0
+    };
+    state.planned.push(Planned { at, layout, slot, queue_offset, index_keys });
+    at += layout.total_size;
+  }
+  if at != put.len() {
+    return Err(PutStatus::MessageIllegal);
+  }
+  Ok(())
+}
+
+pub fn count_index_keys(props: &record::DispatchProps<'_>) -> u32 {
+  let uniq = props.uniq_key.is_some() as u32;
+  let keys = props.keys.map(|k| k.split(|&c| c == b' ').filter(|k| !k.is_empty()).count() as u32).unwrap_or(0);
+  uniq + keys
+}
+
+/// Writes one put (see the module docs). `results` gets (phyOffset, queueOffset, storeTimestamp) per record.
+/// Returns the commit-log offset just past the put.
+fn append_put(
+  store: &Store,
+  state: &mut WriterState,
+  put: &[u8],
+  count: usize,
+  store_timestamp: i64,
+  results: &mut [f64],
+) -> Result<i64, PutStatus> {
+  if count == 0 {
+    return Err(PutStatus::MessageIllegal);
+  }
+  plan(store, state, put, count)?;
+  if put.len() + END_FILE_MIN_BLANK_LENGTH > store.commit_log.file_size() {
+    return Err(PutStatus::MessageIllegal);
+  }
+  let file = room_for(store, state, put.len())?;
+  for p in &state.planned {
+    if p.slot != usize::MAX {
+      if let Err(e) = state.slots[p.slot].queue.ensure_segment(p.queue_offset) {
+        notice(&*store.events, Notice::CreateFileFailed, e.errno().unwrap_or(0) as f64, p.queue_offset as f64, 1.0);
+        return Err(PutStatus::CreateMappedFileFailed);
+      }
+    }
+  }
+  let index_keys: u32 = state.planned.iter().map(|p| p.index_keys).sum();
+  let index_file = match (&store.index, index_keys) {
+    (Some(index), n) if n > 0 => match index.writable(n as usize, store_timestamp) {
+      Ok(f) => Some(f),
+      Err(e) => {
+        notice(&*store.events, Notice::CreateFileFailed, e.errno().unwrap_or(0) as f64, 0.0, 2.0);
+        return Err(PutStatus::CreateMappedFileFailed);
+      }
+    },
+    _ => None,
+  };
+  let pos = file.wrote();
+  // SAFETY: the writer thread is the only one writing to the commit log, and nothing reads past `wrote`.
+  let dst = unsafe { file.slice_mut(pos, put.len()) };
+  dst.copy_from_slice(put);
+  let base = file.file_from_offset() + pos as i64;
+  for (i, p) in state.planned.iter().enumerate() {
+    let rec = &mut dst[p.at..p.at + p.layout.total_size];
+    let phy = base + p.at as i64;
+    let body_crc = crc32_masked(p.layout.body(rec));
+    let stamp = Stamp {
+      queue_offset: p.queue_offset,
+      physical_offset: phy,
+      store_timestamp,
+      store_host: &store.store_host,
+      body_crc,
+    };
+    record::stamp(rec, &p.layout, &stamp);
+    let props = record::dispatch_props(p.layout.properties(rec));
+    if p.slot != usize::MAX {
+      let tags_code = consume_queue_tags_code(store, p.layout.topic(rec), &props, store_timestamp);
+      let unit = Unit { phy, size: p.layout.total_size as i32, tags_code };
+      // The segment exists (ensured above), so this can only skip a duplicate, which a fresh put never is.
+      let _ = state.slots[p.slot].queue.put_unit(p.queue_offset, unit);
+    }
+    if let Some(index) = &index_file {
+      if p.index_keys > 0 {
+        put_index_keys(index, p.layout.topic(rec), &props, phy, store_timestamp);
+      }
+    }
+    results[3 * i] = phy as f64;
+    results[3 * i + 1] = p.queue_offset as f64;
+    results[3 * i + 2] = store_timestamp as f64;
+  }
+  for (slot, n) in &state.pending {
+    state.slots[*slot].next_offset += n;
+  }
+  let end = pos + put.len();
+  file.set_wrote(end, Some(store_timestamp));
+  Checkpoint::advance(&store.last_dispatched_timestamp, store_timestamp);
+  let chunk = end / PROGRESS_CHUNK_BYTES;
+  if chunk != state.last_progress_chunk {
+    state.last_progress_chunk = chunk;
+    store.allocator.progress(&file, end);
+  }
+  Stats::add(&store.stats.put_messages, count as u64);
+  Stats::add(&store.stats.put_bytes, put.len() as u64);
+  Ok(file.file_from_offset() + end as i64)
+}
+
+/// Tag code stored in the consume queue; for the schedule topic, the delivery time (store.md §5.3, §9.3).
+pub fn consume_queue_tags_code(store: &Store, topic: &[u8], props: &record::DispatchProps<'_>, store_ts: i64) -> i64 {
+  if topic == SCHEDULE_TOPIC {
+    if let Some(level) = props.delay_level {
+      return store_ts + store.config.delay_ms_for_level(level);
+    }
+  }
+  record::tags_code(props.tags)
+}
+
+/// Indexes `UNIQ_KEY` and every key of `KEYS` (store.md §6.2).
+pub fn put_index_keys(
+  index: &crate::index_file::IndexFile,
+  topic: &[u8],
+  props: &record::DispatchProps<'_>,
+  phy: i64,
+  store_ts: i64,
+) {
+  if let Some(uniq) = props.uniq_key {
+    index.put_key(key_hash(topic, uniq), phy, store_ts);
+  }
+  if let Some(keys) = props.keys {
+    for key in keys.split(|&c| c == b' ').filter(|k| !k.is_empty()) {
+      index.put_key(key_hash(topic, key), phy, store_ts);
+    }
+  }
+}
+
+/// The segment the put goes to, rolling to a new one (after a BLANK) when it does not fit (store.md §1.7).
+fn room_for(store: &Store, state: &mut WriterState, len: usize) -> Result<Arc<MappedFile>, PutStatus> {
+  if let Some(file) = &state.current {
+    let pos = file.wrote();
+    if pos + len + END_FILE_MIN_BLANK_LENGTH <= file.file_size() {
+      return Ok(file.clone());
+    }
+    let remaining = file.file_size() - pos;
+    // SAFETY: writer-only; a BLANK header always fits because every put leaves 8 bytes free.
+    record::write_blank(unsafe { file.slice_mut(pos, END_FILE_MIN_BLANK_LENGTH) }, remaining);
+    file.set_wrote(file.file_size(), None);
+    state.current = None;
+  }
+  let next = next_segment(store)?;
+  state.current = Some(next.clone());
+  state.last_progress_chunk = usize::MAX;
+  Ok(next)
+}
+
+fn next_segment(store: &Store) -> Result<Arc<MappedFile>, PutStatus> {
+  let size = store.commit_log.file_size() as i64;
+  let offset = store.commit_log.next_file_offset(0);
+  store.allocator.request(offset);
+  store.allocator.request(offset + size);
+  let timeout = Duration::from_millis(store.config.allocate_mapped_file_timeout_ms);
+  match store.allocator.take(offset, timeout) {
+    Ok(file) => {
+      store.commit_log.push(file.clone());
+      Ok(file)
+    }
+    Err(AllocError::Failed { errno, .. }) => {
+      notice(&*store.events, Notice::CreateFileFailed, errno.unwrap_or(0) as f64, offset as f64, 0.0);
+      Err(PutStatus::CreateMappedFileFailed)
+    }
+    Err(AllocError::TimedOut) | Err(AllocError::ShutDown) => Err(PutStatus::CreateMappedFileFailed),
+  }
+}

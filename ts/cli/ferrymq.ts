@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * The `ferrymq` command.
+ *
+ *   ferrymq version
+ *   ferrymq store inspect --data-dir <dir> [--json]   open (and recover) a store, print what is in it, close it
+ */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+
+import { packageRoot } from '../native/binding.js'
+import { NativeMessageStore } from '../store/native-message-store.js'
+
+const USAGE = `usage:
+  ferrymq version
+  ferrymq store inspect --data-dir <dir> [--json]
+`
+
+/** Exit codes: 0 done, 1 the command failed, 2 bad usage. */
+const EXIT_FAILED = 1
+const EXIT_USAGE = 2
+
+function version(): string {
+  return (JSON.parse(readFileSync(resolve(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version
+}
+
+async function storeInspect(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'data-dir': { type: 'string' }, json: { type: 'boolean', default: false } },
+    strict: true,
+  })
+  const dir = values['data-dir']
+  if (!dir) {
+    process.stderr.write(`--data-dir is required\n${USAGE}`)
+    return EXIT_USAGE
+  }
+  const store = await NativeMessageStore.open({ storePathRootDir: resolve(dir) })
+  try {
+    const report = { recovery: store.recovery, stats: store.stats(), queues: store.queues() }
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(report)}\n`)
+    } else {
+      const s = report.stats
+      process.stdout.write(
+        `store ${resolve(dir)}\n` +
+          `  commit log   ${s.commitLogMinOffset} .. ${s.commitLogMaxOffset} in ${s.commitLogFileCount} file(s)\n` +
+          `  recovery     ${report.recovery.lastExitOk ? 'clean' : 'after an unclean stop'}` +
+          `${report.recovery.damage ? `, damage at ${report.recovery.damage.offset}: ${report.recovery.damage.reason}` : ''}\n` +
+          `  queues       ${report.queues.length}\n`,
+      )
+      for (const q of report.queues) {
+        process.stdout.write(`    ${q.topic}/${q.queueId}  ${q.minOffset} .. ${q.maxOffset}\n`)
+      }
+    }
+    return 0
+  } finally {
+    await store.shutdown()
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv
+  if (command === 'version' || command === '--version') {
+    process.stdout.write(`${version()}\n`)
+    return 0
+  }
+  if (command === 'store' && sub === 'inspect') return storeInspect(rest)
+  if (command === undefined || command === 'help' || command === '--help') {
+    process.stdout.write(USAGE)
+    return command === undefined ? EXIT_USAGE : 0
+  }
+  process.stderr.write(`unknown command: ${argv.join(' ')}\n${USAGE}`)
+  return EXIT_USAGE
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    process.stderr.write(`ferrymq: ${(err as Error)?.message ?? String(err)}\n`)
+    process.exitCode = EXIT_FAILED
+  },
+)

@@ -1,0 +1,51 @@
+import { NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR } from './message-const.js'
+
+/**
+ * Encodes properties as RocketMQ stores them: `name \u0001 value \u0002` for each entry with a value, the
+ * separator after every entry (`MessageDecoder#messageProperties2String`).
+ */
+export function messageProperties2String(properties: ReadonlyMap<string, string> | Record<string, string>): string {
+  let out = ''
+  const entries = properties instanceof Map ? properties.entries() : Object.entries(properties)
+  for (const [name, value] of entries) {
+    if (value === undefined || value === null) continue
+    out += name + NAME_VALUE_SEPARATOR + value + PROPERTY_SEPARATOR
+  }
+  return out
+}
+
+/**
+ * Decodes a properties string: split on `\u0002` (a last piece without a separator is accepted), each piece on
+ * its first `\u0001`; entries with an empty name or value are dropped; later duplicates win
+ * (`MessageDecoder#string2messageProperties`).
+ */
+export function string2messageProperties(s: string): Map<string, string> {
+  const map = new Map<string, string>()
+  if (s.length === 0) return map
+  let start = 0
+  while (start < s.length) {
+    let end = s.indexOf(PROPERTY_SEPARATOR, start)
+    if (end < 0) end = s.length
+    const sep = s.indexOf(NAME_VALUE_SEPARATOR, start)
+    if (sep > start && sep < end - 1) {
+      map.set(s.slice(start, sep), s.slice(sep + 1, end))
+    }
+    start = end + 1
+  }
+  return map
+}
+
+/** The value of one property, without building the whole map (`null` when absent or empty). */
+export function findProperty(s: string, name: string): string | null {
+  let start = 0
+  let found: string | null = null
+  while (start < s.length) {
+    let end = s.indexOf(PROPERTY_SEPARATOR, start)
+    if (end < 0) end = s.length
+    if (s.startsWith(name, start) && s.charCodeAt(start + name.length) === 1 && start + name.length + 1 < end) {
+      found = s.slice(start + name.length + 1, end)
+    }
+    start = end + 1
+  }
+  return found
+}

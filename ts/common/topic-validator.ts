@@ -1,0 +1,29 @@
+/**
+ * Topic name rules (`TopicValidator`). Topic names become directory names, so nothing outside these characters
+ * may reach the file system.
+ */
+export const TOPIC_MAX_LENGTH = 127
+/** Retry topics (`%RETRY%group`) may be longer, up to this many bytes. */
+export const TOPIC_MAX_LENGTH_ANY = 255
+export const RETRY_GROUP_TOPIC_PREFIX = '%RETRY%'
+export const DLQ_GROUP_TOPIC_PREFIX = '%DLQ%'
+
+const VALID_CHARS = /^[%|a-zA-Z0-9_-]+$/
+
+/** Why a topic is refused, or `null` when it is acceptable to the store. */
+export function topicProblem(topic: string): string | null {
+  if (topic.length === 0) return 'the topic is empty'
+  if (!VALID_CHARS.test(topic)) return `the topic "${printable(topic)}" contains characters other than %|a-zA-Z0-9_-`
+  if (topic.length > TOPIC_MAX_LENGTH_ANY) return `the topic is longer than ${TOPIC_MAX_LENGTH_ANY} characters`
+  if (topic.length > TOPIC_MAX_LENGTH && !topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) {
+    return `the topic is longer than ${TOPIC_MAX_LENGTH} characters`
+  }
+  return null
+}
+
+/** A topic name safe to put in a log line or a remark: control characters escaped, length capped. */
+export function printable(s: string, max = 80): string {
+  // eslint-disable-next-line no-control-regex
+  const escaped = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+  return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped
+}

@@ -1,0 +1,247 @@
+/**
+ * The message store as the broker sees it (`MessageStore`). One implementation today: the native commit log
+ * (`native-message-store.ts`).
+ */
+import { createMessageId } from '../common/message/message-id.js'
+import type { MessageExt } from '../common/message/message-ext.js'
+import type { GetMessageStatus } from './get-message-status.js'
+import type { PutMessageStatus } from './put-message-status.js'
+
+/** A message on its way into the store (`MessageExtBrokerInner`). */
+export interface MessageExtBrokerInner {
+  topic: string
+  queueId: number
+  flag: number
+  body: Buffer
+  /** Properties already encoded (`name \u0001 value \u0002 …`), as the send request carries them. */
+  propertiesString: string
+  bornTimestamp: number
+  /** The producer's address as the record stores it (see `encodeHost`): 8 bytes IPv4, 20 bytes IPv6. */
+  bornHost: Buffer
+  sysFlag: number
+  reconsumeTimes: number
+  preparedTransactionOffset: number
+  /** With SYNC_FLUSH, whether the put waits for the flush (the `WAIT` property; default true). */
+  waitStoreMsgOK?: boolean
+}
+
+/** Where and when a put landed (`AppendMessageResult`). For a batch, the first record's offsets. */
+export class AppendMessageResult {
+  readonly wroteOffset: number
+  readonly wroteBytes: number
+  readonly storeTimestamp: number
+  readonly logicsOffset: number
+  readonly msgNum: number
+  private readonly storeHost: Buffer
+  private readonly offsets: readonly number[] | undefined
+
+  constructor(
+    storeHost: Buffer,
+    wroteOffset: number,
+    wroteBytes: number,
+    storeTimestamp: number,
+    logicsOffset: number,
+    msgNum: number,
+    offsets?: readonly number[],
+  ) {
+    this.storeHost = storeHost
+    this.wroteOffset = wroteOffset
+    this.wroteBytes = wroteBytes
+    this.storeTimestamp = storeTimestamp
+    this.logicsOffset = logicsOffset
+    this.msgNum = msgNum
+    this.offsets = offsets
+  }
+
+  /** The offset message id; for a batch, every record's id joined with `,` (computed on first use). */
+  get msgId(): string {
+    return this.msgIds.join(',')
+  }
+
+  get msgIds(): string[] {
+    const offsets = this.offsets ?? [this.wroteOffset]
+    return offsets.map((o) => createMessageId(this.storeHost, o))
+  }
+
+  /** Physical offset of every record of the put. */
+  get commitLogOffsets(): readonly number[] {
+    return this.offsets ?? [this.wroteOffset]
+  }
+}
+
+export interface PutMessageResult {
+  putMessageStatus: PutMessageStatus
+  /** Present when the message was stored (also with FLUSH_DISK_TIMEOUT). */
+  appendMessageResult: AppendMessageResult | null
+}
+
+/** Filters a pull by tag hash codes (`MessageFilter` on the consume queue). */
+export interface MessageFilter {
+  tagCodes: Int32Array
+}
+
+/** What a pull found (`GetMessageResult`): the records back to back, ready to go into a response body. */
+export class GetMessageResult {
+  readonly status: GetMessageStatus
+  readonly nextBeginOffset: number
+  readonly minOffset: number
+  readonly maxOffset: number
+  readonly suggestPullingFromSlave: boolean
+  /** Every record found, back to back. */
+  readonly buffer: Buffer
+  private readonly entries: Float64Array
+
+  constructor(
+    status: GetMessageStatus,
+    nextBeginOffset: number,
+    minOffset: number,
+    maxOffset: number,
+    suggestPullingFromSlave: boolean,
+    buffer: Buffer,
+    entries: Float64Array,
+  ) {
+    this.status = status
+    this.nextBeginOffset = nextBeginOffset
+    this.minOffset = minOffset
+    this.maxOffset = maxOffset
+    this.suggestPullingFromSlave = suggestPullingFromSlave
+    this.buffer = buffer
+    this.entries = entries
+  }
+
+  get messageCount(): number {
+    return this.entries.length / 3
+  }
+
+  queueOffsetAt(i: number): number {
+    return this.entries[i * 3]!
+  }
+
+  commitLogOffsetAt(i: number): number {
+    return this.entries[i * 3 + 1]!
+  }
+
+  sizeAt(i: number): number {
+    return this.entries[i * 3 + 2]!
+  }
+
+  /** Each record as its own view into `buffer`. */
+  messageBuffers(): Buffer[] {
+    const out: Buffer[] = []
+    let at = 0
+    for (let i = 0; i < this.messageCount; i++) {
+      const size = this.sizeAt(i)
+      out.push(this.buffer.subarray(at, at + size))
+      at += size
+    }
+    return out
+  }
+}
+
+export interface QueryMessageResult {
+  /** Matching records (keys re-checked, since the index compares hashes only), newest first. */
+  messages: MessageExt[]
+  indexLastUpdateTimestamp: number
+  indexLastUpdatePhyoffset: number
+}
+
+export interface QueueInfo {
+  topic: string
+  queueId: number
+  minOffset: number
+  maxOffset: number
+}
+
+/** What recovery found when the store opened. */
+export interface RecoveryReport {
+  lastExitOk: boolean
+  startOffset: number
+  processOffset: number
+  recordsScanned: number
+  recordsDispatched: number
+  consumeQueues: number
+  elapsedMs: number
+  /** Where recovery stopped on damage, and why; `null` when the log simply ended. */
+  damage: { offset: number; reason: string } | null
+}
+
+export interface CleanReport {
+  commitLogDeleted: number
+  queueSegmentsDeleted: number
+  indexFilesDeleted: number
+  diskUsagePercent: number
+  forced: boolean
+}
+
+export interface LatencyPercentiles {
+  p50Us: number
+  p99Us: number
+  p999Us: number
+  maxUs: number
+}
+
+export interface StoreStats {
+  putMessages: number
+  putBytes: number
+  putFailures: number
+  /** Puts refused because the put lock was held too long (`OS_PAGE_CACHE_BUSY`). */
+  busyRefusals: number
+  /** Puts that held the put lock longer than 500 ms. */
+  slowPuts: number
+  putLatency: LatencyPercentiles
+  flushes: number
+  flushLatency: LatencyPercentiles
+  flushUsMax: number
+  getMessages: number
+  getBytes: number
+  getAsyncReads: number
+  commitLogMinOffset: number
+  commitLogMaxOffset: number
+  commitLogFlushedOffset: number
+  commitLogFileCount: number
+  consumeQueueCount: number
+  indexFileCount: number
+  /** Bytes reserved on disk by commit log, consume queues and index. */
+  diskUsedBytes: number
+  diskTotalBytes: number
+  diskFreeBytes: number
+  /** Fraction of the commit log's last 64 MiB that is in the page cache. */
+  tailResidency: number
+  diskFull: boolean
+  /** errno of the write failure that made the store read-only, 0 if none. */
+  writeErrorErrno: number
+  pageCacheBusy: boolean
+  flushDiskType: 'SYNC_FLUSH' | 'ASYNC_FLUSH'
+}
+
+export interface MessageStore {
+  readonly recovery: RecoveryReport
+  putMessage(msg: MessageExtBrokerInner): Promise<PutMessageResult>
+  /** Stores the messages as one batch: contiguous, in one segment, all or nothing. */
+  putMessages(msgs: readonly MessageExtBrokerInner[]): Promise<PutMessageResult>
+  getMessage(
+    group: string,
+    topic: string,
+    queueId: number,
+    offset: number,
+    maxMsgNums: number,
+    filter?: MessageFilter | null,
+  ): Promise<GetMessageResult>
+  getMinOffsetInQueue(topic: string, queueId: number): number
+  getMaxOffsetInQueue(topic: string, queueId: number): number
+  getOffsetInQueueByTime(topic: string, queueId: number, timestamp: number, boundary?: 'LOWER' | 'UPPER'): Promise<number>
+  getEarliestMessageTime(topic: string, queueId: number): Promise<number>
+  selectOneMessageByOffset(commitLogOffset: number): Promise<Buffer | null>
+  lookMessageByOffset(commitLogOffset: number): Promise<MessageExt | null>
+  queryMessage(topic: string, key: string, maxNum: number, begin: number, end: number): Promise<QueryMessageResult>
+  getMinPhyOffset(): number
+  getMaxPhyOffset(): number
+  queues(): QueueInfo[]
+  /** Fraction of `[offset, offset+length)` of the commit log in the page cache (RocketMQ's `isLoaded`). */
+  residency(commitLogOffset: number, length: number): number
+  stats(): StoreStats
+  isOSPageCacheBusy(): boolean
+  flush(): Promise<number>
+  cleanExpiredFiles(): Promise<CleanReport>
+  shutdown(): Promise<void>
+}
