@@ -20,9 +20,9 @@ use crate::record::{get_i64, put_i64};
 
 const FILE_SIZE: usize = 4096;
 
+/// The file is opened for each write rather than held, so a closed store keeps nothing open.
 pub struct Checkpoint {
   path: PathBuf,
-  file: std::fs::File,
   pub physic_msg_timestamp: AtomicI64,
   pub logics_msg_timestamp: AtomicI64,
   pub index_msg_timestamp: AtomicI64,
@@ -49,7 +49,6 @@ impl Checkpoint {
     }
     Ok(Checkpoint {
       path: path.to_path_buf(),
-      file,
       physic_msg_timestamp: AtomicI64::new(get_i64(&b, 0)),
       logics_msg_timestamp: AtomicI64::new(get_i64(&b, 8)),
       index_msg_timestamp: AtomicI64::new(get_i64(&b, 16)),
@@ -66,8 +65,9 @@ impl Checkpoint {
     put_i64(&mut b, 16, self.index_msg_timestamp.load(Ordering::Acquire));
     put_i64(&mut b, 24, self.master_flushed_offset.load(Ordering::Acquire));
     put_i64(&mut b, 32, self.confirm_phy_offset.load(Ordering::Acquire));
-    self.file.write_all_at(&b, 0)?;
-    self.file.sync_data()
+    let file = OpenOptions::new().write(true).open(&self.path)?;
+    file.write_all_at(&b, 0)?;
+    file.sync_data()
   }
 
   /// `max(0, min(physicMsgTimestamp, logicsMsgTimestamp) - 3000)`: records stored before this are known to be

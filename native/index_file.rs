@@ -337,6 +337,11 @@ impl IndexService {
     Ok(f)
   }
 
+  /// Forgets every file without deleting anything (store close).
+  pub fn release_all(&self) {
+    self.files.write().unwrap_or_else(|p| p.into_inner()).clear();
+  }
+
   /// The last file, if any.
   pub fn last(&self) -> Option<Arc<IndexFile>> {
     self.snapshot().last().cloned()

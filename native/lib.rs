@@ -60,6 +60,15 @@ struct NativeStore {
   jobs: Arc<JobRefs>,
 }
 
+/// The store behind a handle argument, refusing handles of closed stores.
+fn live_store(args: &Args, i: usize) -> JsResult<Arc<NativeStore>> {
+  let native = args.external::<NativeStore>(i, "handle")?;
+  if native.store.is_closed() {
+    return Err(StoreError::Closed.into());
+  }
+  Ok(native)
+}
+
 impl ExternalType for NativeStore {
   const TAG: u64 = 0x6665_7272_796d_7101; // "ferrymq" + 1
 }
@@ -207,7 +216,7 @@ fn plan_object(env: Env, plan: &GetPlan, buffer: Value, used: usize) -> JsResult
 ///   -> result | Promise<result>`: answered at once when every byte is in the page cache, else read on the pool.
 fn get_message(args: &Args) -> JsResult<Value> {
   let env = args.env();
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let topic = args.string(1, "topic")?;
   let queue_id = args.i64(2, "queueId")? as i32;
   let offset = args.i64(3, "offset")?;
@@ -243,7 +252,7 @@ fn get_message(args: &Args) -> JsResult<Value> {
 
 /// `readAt(handle, phyOffset) -> Promise<Buffer | null>`
 fn read_at(args: &Args) -> JsResult<Value> {
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let phy = args.i64(1, "phyOffset")?;
   let store = native.store.clone();
   args.env().spawn_work(
@@ -258,7 +267,7 @@ fn read_at(args: &Args) -> JsResult<Value> {
 
 /// `queryByKey(handle, topic, key, maxNum, begin, end) -> Promise<Array<{ phyOffset, record }>>`
 fn query_by_key(args: &Args) -> JsResult<Value> {
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let topic = args.string(1, "topic")?;
   let key = args.string(2, "key")?;
   let max = args.i64(3, "maxNum")?.max(1) as usize;
@@ -285,7 +294,7 @@ fn query_by_key(args: &Args) -> JsResult<Value> {
 /// `offsetByTime(handle, topic, queueId, timestamp, upper) -> Promise<number>`
 fn offset_by_time(args: &Args) -> JsResult<Value> {
   let env = args.env();
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let topic = args.string(1, "topic")?;
   let queue_id = args.i64(2, "queueId")? as i32;
   let ts = args.i64(3, "timestamp")?;
@@ -300,7 +309,7 @@ fn offset_by_time(args: &Args) -> JsResult<Value> {
 
 /// `earliestMessageTime(handle, topic, queueId) -> Promise<number>` (-1 when the queue is empty)
 fn earliest_message_time(args: &Args) -> JsResult<Value> {
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let topic = args.string(1, "topic")?;
   let queue_id = args.i64(2, "queueId")? as i32;
   let store = native.store.clone();
@@ -314,7 +323,7 @@ fn earliest_message_time(args: &Args) -> JsResult<Value> {
 /// `queueOffsets(handle, topic, queueId) -> [min, max]` (`[0, 0]` for a queue that does not exist)
 fn queue_offsets(args: &Args) -> JsResult<Value> {
   let env = args.env();
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let topic = args.string(1, "topic")?;
   let queue_id = args.i64(2, "queueId")? as i32;
   let (min, max) = match native.store.queues.get(&topic, queue_id) {
@@ -327,7 +336,7 @@ fn queue_offsets(args: &Args) -> JsResult<Value> {
 /// `queues(handle) -> Array<{ topic, queueId, minOffset, maxOffset }>`
 fn queues(args: &Args) -> JsResult<Value> {
   let env = args.env();
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let store = &native.store;
   let mut all = store.queues.all();
   all.sort_by(|a, b| (a.topic(), a.queue_id()).cmp(&(b.topic(), b.queue_id())));
@@ -346,7 +355,7 @@ fn queues(args: &Args) -> JsResult<Value> {
 /// `stats(handle) -> object` (see `NativeStoreStats` in binding.ts)
 fn stats(args: &Args) -> JsResult<Value> {
   let env = args.env();
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let s = native.store.stats_snapshot();
   let o = env.object()?;
   for (name, value) in &s.numbers {
@@ -361,7 +370,7 @@ fn stats(args: &Args) -> JsResult<Value> {
 
 /// `residency(handle, phyOffset, length) -> fraction of the range's pages in the page cache`
 fn residency(args: &Args) -> JsResult<Value> {
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let phy = args.i64(1, "phyOffset")?;
   let len = args.i64(2, "length")?.max(0) as usize;
   args.env().number(native.store.residency(phy, len))
@@ -369,7 +378,7 @@ fn residency(args: &Args) -> JsResult<Value> {
 
 /// `clean(handle) -> Promise<report>`: one retention pass now, as RocketMQ's admin "delete expired files".
 fn clean(args: &Args) -> JsResult<Value> {
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let store = native.store.clone();
   args.env().spawn_work(
     "ferrymq-clean",
@@ -388,7 +397,7 @@ fn clean(args: &Args) -> JsResult<Value> {
 
 /// `flush(handle) -> Promise<flushedOffset>`: makes everything written so far durable now.
 fn flush(args: &Args) -> JsResult<Value> {
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let store = native.store.clone();
   args.env().spawn_work(
     "ferrymq-flush",
@@ -420,7 +429,7 @@ fn crc32(args: &Args) -> JsResult<Value> {
 
 /// `stallInLock(handle, ms)`: test hook, the writer holds the put lock `ms` without writing.
 fn stall_in_lock(args: &Args) -> JsResult<Value> {
-  let native = args.external::<NativeStore>(0, "handle")?;
+  let native = live_store(args, 0)?;
   let ms = args.i64(1, "ms")?.max(0) as u64;
   native.store.stall_in_lock(ms)?;
   args.env().undefined()

@@ -197,6 +197,11 @@ impl MappedFileQueue {
     Ok(())
   }
 
+  /// Forgets every segment without deleting anything; mappings go once no reader holds them (store close).
+  pub fn release_all(&self) {
+    self.write_files().clear();
+  }
+
   /// Removes the last segment and deletes its file.
   pub fn remove_last(&self) -> StoreResult<()> {
     let last = self.write_files().pop();

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::allocate::Allocator;
 use crate::checkpoint::Checkpoint;
@@ -32,7 +32,7 @@ use crate::record::{encode_host, topic_chars_valid};
 use crate::recovery::{self, RecoveryReport};
 use crate::stats::Stats;
 use crate::status::PutStatus;
-use crate::writer::{self, AppendJob, Job};
+use crate::writer::{self, AppendJob};
 
 /// Busy means the put lock has been held longer than the timeout but less than this sanity bound, which rules
 /// out a stale start time (`DefaultMessageStore#isOSPageCacheBusy`).
@@ -107,6 +107,14 @@ impl QueueRegistry {
       .clone()
   }
 
+  /// Forgets every queue, unmapping its files (store close).
+  pub fn release_all(&self) {
+    let queues = std::mem::take(&mut *self.map.write().unwrap_or_else(|p| p.into_inner()));
+    for q in queues.values().flat_map(|q| q.values()) {
+      q.files().release_all();
+    }
+  }
+
   pub fn all(&self) -> Vec<Arc<ConsumeQueue>> {
     let map = self.map.read().unwrap_or_else(|p| p.into_inner());
     map.values().flat_map(|q| q.values().cloned()).collect()
@@ -133,7 +141,7 @@ impl RunningFlags {
 }
 
 struct WriterQueue {
-  jobs: VecDeque<Job>,
+  jobs: VecDeque<AppendJob>,
   shutdown: bool,
 }
 
@@ -158,6 +166,8 @@ pub struct Store {
   pub total_memory_bytes: u64,
   pub recovery: RecoveryReport,
   pub housekeeping: crate::housekeeping::Control,
+  /// Test hook: the next put sleeps this long inside the put lock.
+  pub stall_next_put_ms: AtomicU64,
   next_ticket: AtomicU64,
   writer_queue: Mutex<WriterQueue>,
   writer_wake: Condvar,
@@ -249,6 +259,7 @@ impl Store {
       total_memory_bytes: total_memory_bytes(),
       recovery: RecoveryReport::default(),
       housekeeping: crate::housekeeping::Control::default(),
+      stall_next_put_ms: AtomicU64::new(0),
       next_ticket: AtomicU64::new(1),
       writer_queue: Mutex::new(WriterQueue { jobs: VecDeque::new(), shutdown: false }),
       writer_wake: Condvar::new(),
@@ -311,11 +322,11 @@ impl Store {
     }
     let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
     let job = AppendJob { ticket, bytes, wait_flush, submitted_at: Instant::now() };
-    self.push_job(Job::Append(job)).map_err(|_| PutStatus::ServiceNotAvailable)?;
+    self.push_job(job).map_err(|_| PutStatus::ServiceNotAvailable)?;
     Ok(ticket)
   }
 
-  fn push_job(&self, job: Job) -> Result<(), ()> {
+  fn push_job(&self, job: AppendJob) -> Result<(), ()> {
     let mut q = self.writer_queue.lock().unwrap_or_else(|p| p.into_inner());
     if q.shutdown {
       return Err(());
@@ -327,7 +338,7 @@ impl Store {
   }
 
   /// The writer's next job; `None` once shut down and drained.
-  pub(crate) fn next_job(&self) -> Option<Job> {
+  pub(crate) fn next_job(&self) -> Option<AppendJob> {
     let mut q = self.lock_writer_queue();
     loop {
       if let Some(job) = q.jobs.pop_front() {
@@ -344,12 +355,13 @@ impl Store {
     self.writer_queue.lock().unwrap_or_else(|p| p.into_inner())
   }
 
-  /// Test hook: the writer holds the put lock for `ms` without writing, like a writer stuck on a page fault.
+  /// Test hook: the next put holds the put lock `ms` longer, like a writer stuck on a page fault.
   pub fn stall_in_lock(&self, ms: u64) -> StoreResult<()> {
     if !self.config.test_hooks_enable {
       return Err(StoreError::Config("stallInLock needs testHooksEnable".into()));
     }
-    self.push_job(Job::Stall(Duration::from_millis(ms))).map_err(|_| StoreError::Closed)
+    self.stall_next_put_ms.store(ms, Ordering::Release);
+    Ok(())
   }
 
   pub fn count_async_read(&self) {
@@ -479,6 +491,13 @@ impl Store {
     if flushed.is_ok() && self.flags.write_error.load(Ordering::Acquire) == 0 {
       let abort = root.join("abort");
       std::fs::remove_file(&abort).map_err(|e| StoreError::io("remove abort file", &abort, e))?;
+    }
+    // Unmap everything now rather than when JavaScript garbage-collects the handle: the directory (or its
+    // mount) may be removed right after close.
+    self.commit_log.release_all();
+    self.queues.release_all();
+    if let Some(index) = &self.index {
+      index.release_all();
     }
     *self.lock_file.lock().unwrap_or_else(|p| p.into_inner()) = None;
     flushed

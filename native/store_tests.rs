@@ -155,12 +155,15 @@ fn page_cache_busy_refuses_at_once_while_the_lock_is_held() {
   let dir = TempDir::new("store");
   let h = Harness::open(config(&dir, false));
   h.store.stall_in_lock(1500).unwrap();
+  let stalled = h.store.submit(JobBytes::Owned(Vec::new()), true).unwrap();
   let deadline = Instant::now() + Duration::from_secs(5);
   while !h.store.is_os_page_cache_busy() {
     assert!(Instant::now() < deadline);
     std::thread::sleep(Duration::from_millis(10));
   }
   assert_eq!(h.store.submit(JobBytes::Owned(Vec::new()), true).err(), Some(PutStatus::OsPageCacheBusy));
+  h.wait_append(stalled);
+  assert!(!h.store.is_os_page_cache_busy());
   h.store.close().unwrap();
 }
 

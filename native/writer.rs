@@ -72,12 +72,6 @@ pub struct AppendJob {
   pub submitted_at: Instant,
 }
 
-pub enum Job {
-  Append(AppendJob),
-  /// Test hook: hold the put lock this long doing nothing.
-  Stall(Duration),
-}
-
 struct QueueSlot {
   next_offset: i64,
   queue: Arc<ConsumeQueue>,
@@ -142,14 +136,7 @@ impl WriterState {
 
 pub fn run(store: &Arc<Store>, mut state: WriterState) {
   while let Some(job) = store.next_job() {
-    match job {
-      Job::Append(job) => process(store, &mut state, job),
-      Job::Stall(d) => {
-        store.begin_time_in_lock.store(now_ms(), Ordering::Release);
-        std::thread::sleep(d);
-        store.begin_time_in_lock.store(0, Ordering::Release);
-      }
-    }
+    process(store, &mut state, job);
   }
 }
 
@@ -157,6 +144,11 @@ fn process(store: &Store, state: &mut WriterState, job: AppendJob) {
   let store_timestamp = now_ms();
   store.begin_time_in_lock.store(store_timestamp, Ordering::Release);
   let started = Instant::now();
+  let stall_ms = store.stall_next_put_ms.swap(0, Ordering::AcqRel);
+  if stall_ms > 0 {
+    // Test hook: a writer stuck inside the put lock, as on a page fault that waits for the disk.
+    std::thread::sleep(Duration::from_millis(stall_ms));
+  }
   let bytes = job.bytes.as_slice();
   let mut event = vec![EVENT_APPEND, 0.0, job.ticket as f64, 0.0, 0.0];
   let mut status_positions = Vec::new();
