@@ -174,7 +174,7 @@ impl Default for StoreConfig {
       access_message_in_memory_max_ratio: 40,
       max_filter_message_size: 16_000,
       data_read_ahead_enable: true,
-      commit_log_pretouch_ahead_bytes: 16 * 1024 * 1024,
+      commit_log_pretouch_ahead_bytes: 8 * 1024 * 1024,
       allocate_mapped_file_timeout_ms: 5_000,
       test_hooks_enable: false,
     }

@@ -207,27 +207,32 @@ impl ConsumeQueue {
     if unit.phy + unit.size as i64 <= self.max_physic_offset() {
       return Ok(false);
     }
-    let expected = queue_offset * CQ_UNIT_SIZE as i64;
     let segment = self.ensure_segment(queue_offset)?;
+    Ok(self.put_unit_in(&segment, queue_offset, unit))
+  }
+
+  /// `put_unit` into a segment the caller already holds (the one `ensure_segment` gave for this offset).
+  pub fn put_unit_in(&self, segment: &MappedFile, queue_offset: i64, unit: Unit) -> bool {
+    let expected = queue_offset * CQ_UNIT_SIZE as i64;
     let pos = (expected - segment.file_from_offset()) as usize;
     let fresh_queue = self.files.len() == 1 && segment.wrote() == 0 && self.max_offset() == 0;
     if fresh_queue {
       // The queue's first unit: pad the segment head if the queue does not start at its first unit.
       if pos > 0 {
-        self.fill_pre_blank(&segment, pos);
+        self.fill_pre_blank(segment, pos);
       }
       self.min_offset.store(queue_offset, Ordering::Release);
       self.files.set_flushed_where(segment.file_from_offset());
     } else if pos < segment.wrote() {
-      return Ok(false);
+      return false;
     }
     // SAFETY: only the writer thread appends to consume queues; readers never read past max_offset.
     unsafe { unit.encode(segment.slice_mut(pos, CQ_UNIT_SIZE)) };
     segment.set_wrote(pos + CQ_UNIT_SIZE, None);
     self.max_physic_offset.store(unit.phy + unit.size as i64, Ordering::Release);
     self.max_offset.store(queue_offset + 1, Ordering::Release);
-    self.release_behind(&segment, pos);
-    Ok(true)
+    self.release_behind(segment, pos);
+    true
   }
 
   fn fill_pre_blank(&self, segment: &MappedFile, upto: usize) {

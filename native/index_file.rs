@@ -148,7 +148,8 @@ impl IndexFile {
       return false;
     }
     let slot_pos = self.slot_pos(hash);
-    let mut prev = self.read_i32(slot_pos);
+    // SAFETY: writer-only; the writer reads the slot through the mapping it alone writes (no syscall).
+    let mut prev = get_i32(unsafe { self.file.slice_mut(slot_pos, SLOT_SIZE) }, 0);
     if prev <= INVALID_INDEX || prev > count {
       prev = INVALID_INDEX;
     }

@@ -4,7 +4,18 @@
 /// (`h = 31*h + c`, wrapping). Invalid UTF-8 decodes to U+FFFD, as `new String(bytes, UTF_8)` does.
 pub fn java_hash_update(mut h: i32, bytes: &[u8]) -> i32 {
   if bytes.is_ascii() {
-    for &b in bytes {
+    // Four characters per step (h·31⁴ + c0·31³ + c1·31² + c2·31 + c3): the same value with a quarter of the
+    // multiply chain.
+    let mut chunks = bytes.chunks_exact(4);
+    for c in &mut chunks {
+      h = h
+        .wrapping_mul(923_521)
+        .wrapping_add((c[0] as i32).wrapping_mul(29_791))
+        .wrapping_add((c[1] as i32).wrapping_mul(961))
+        .wrapping_add((c[2] as i32).wrapping_mul(31))
+        .wrapping_add(c[3] as i32);
+    }
+    for &b in chunks.remainder() {
       h = h.wrapping_mul(31).wrapping_add(b as i32);
     }
     return h;
@@ -45,6 +56,15 @@ mod tests {
     // Non-ASCII: "é" is one UTF-16 unit 0xE9; "😀" is the surrogate pair D83D DE00.
     assert_eq!(java_string_hash("é".as_bytes()), 0xE9);
     assert_eq!(java_string_hash("😀".as_bytes()), 0xD83D * 31 + 0xDE00);
+  }
+
+  #[test]
+  fn the_unrolled_ascii_path_matches_the_plain_definition() {
+    let plain = |s: &[u8]| s.iter().fold(0i32, |h, &b| h.wrapping_mul(31).wrapping_add(b as i32));
+    for len in 0..40 {
+      let s: Vec<u8> = (0..len).map(|i| b'!' + (i * 7 % 90) as u8).collect();
+      assert_eq!(java_string_hash(&s), plain(&s), "length {len}");
+    }
   }
 
   #[test]

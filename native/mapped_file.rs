@@ -19,7 +19,9 @@ use memmap2::{MmapOptions, MmapRaw};
 use crate::config::PAGE_SIZE;
 use crate::error::{StoreError, StoreResult};
 
-/// Linux's `MADV_POPULATE_WRITE` (5.14+): fault pages in writable without changing their contents.
+/// Linux's `MADV_POPULATE_READ` and `MADV_POPULATE_WRITE` (5.14+): fault pages in, readable or writable,
+/// without changing their contents.
+const MADV_POPULATE_READ: libc::c_int = 22;
 const MADV_POPULATE_WRITE: libc::c_int = 23;
 
 /// The 20-digit zero-padded decimal name of a segment starting at `offset` (`UtilAll#offset2FileName`).
@@ -221,10 +223,21 @@ impl MappedFile {
     self.advise(pos, len, MADV_POPULATE_WRITE)
   }
 
+  /// Reads the pages of a range into the page cache (zero pages for reserved space), leaving them clean.
+  pub fn populate_read(&self, pos: usize, len: usize) -> bool {
+    self.advise(pos, len, MADV_POPULATE_READ)
+  }
+
   /// Drops this process's page-table entries for a range. The pages stay in the page cache (dirty ones are
   /// still written back), so this only keeps RSS small; the data is unaffected.
   pub fn release(&self, pos: usize, len: usize) {
     self.advise(pos, len, libc::MADV_DONTNEED);
+  }
+
+  /// `MADV_HUGEPAGE` for the whole mapping: the page cache may then use 2 MiB folios mapped by one page-table
+  /// entry, so faulting the file in costs one fault per 2 MiB instead of one per 4 KiB.
+  pub fn advise_hugepage(&self) -> bool {
+    self.advise(0, self.file_size, libc::MADV_HUGEPAGE)
   }
 
   /// `MADV_RANDOM` for the whole mapping (`dataReadAheadEnable=false`).
@@ -253,6 +266,10 @@ impl MappedFile {
       Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
       Err(e) => Err(e),
     }
+  }
+
+  pub fn is_deleted(&self) -> bool {
+    self.destroyed.load(Ordering::Acquire)
   }
 
   /// Last modification time in ms since the epoch (retention uses it, store.md §8.3).

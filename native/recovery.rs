@@ -201,7 +201,7 @@ fn dispatch(store: &Store, rec: &[u8], layout: &Layout, phy: i64) -> StoreResult
     let keys = count_index_keys(&props) as usize;
     if !is_rollback && !below_end && keys > 0 {
       let file = index.writable(keys, store_ts)?;
-      put_index_keys(&file, topic, &props, phy, store_ts);
+      put_index_keys(&file, topic, props.uniq_key, props.keys, phy, store_ts);
     }
   }
   crate::checkpoint::Checkpoint::advance(&store.last_dispatched_timestamp, store_ts);

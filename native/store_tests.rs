@@ -256,3 +256,62 @@ fn a_second_open_of_the_same_directory_is_refused() {
   assert_eq!(err.code(), "FERRYMQ_STORE_LOCKED");
   h.store.close().unwrap();
 }
+
+/// Counts APPEND events, for the throughput test (no lock, no scanning).
+struct CountingSink(std::sync::atomic::AtomicU64);
+
+impl EventSink for CountingSink {
+  fn post(&self, event: &[f64]) {
+    if event[0] == EVENT_APPEND {
+      self.0.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+  }
+}
+
+/// Writer throughput alone: `cargo test --release writer_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+#[allow(clippy::print_stderr)] // a benchmark run by hand: its output is the point
+fn writer_throughput() {
+  let dir = TempDir::new("store-bench");
+  let mut c = StoreConfig::default();
+  c.set("storePathRootDir", ConfigValue::Str(dir.path().to_str().unwrap().into())).unwrap();
+  let sink = Arc::new(CountingSink(std::sync::atomic::AtomicU64::new(0)));
+  let events: Arc<dyn EventSink> = sink.clone();
+  let store = Store::open(c, events).unwrap();
+  while store.allocator.pending_warm_bytes() > 0 {
+    std::thread::sleep(Duration::from_millis(10));
+  }
+  let body = vec![b'a'; 1024];
+  let mut templates = Vec::new();
+  let total = 800_000;
+  for j in 0..64 {
+    let mut job = Vec::new();
+    let mut put = Vec::new();
+    for i in 0..32 {
+      let props = format!("TAGS\u{1}TagA\u{2}UNIQ_KEY\u{1}U{:030}\u{2}WAIT\u{1}true\u{2}", j * 32 + i);
+      put.extend_from_slice(&build(b"BenchTopic", 0, &body, props.as_bytes()));
+    }
+    job.extend_from_slice(&32u32.to_le_bytes());
+    job.extend_from_slice(&(put.len() as u32).to_le_bytes());
+    job.extend_from_slice(&put);
+    templates.push(job);
+  }
+  // Jobs are copied from a few templates as they are submitted, so their bytes are as cache-hot as a job
+  // TypeScript has just encoded.
+  let n = (total / 32) as u64;
+  let started = Instant::now();
+  for j in 0..n as usize {
+    while j as u64 > sink.0.load(std::sync::atomic::Ordering::Acquire) + 16 {
+      std::hint::spin_loop();
+    }
+    store.submit(JobBytes::Owned(templates[j % templates.len()].clone()), true).unwrap();
+  }
+  while sink.0.load(std::sync::atomic::Ordering::Acquire) < n {
+    std::thread::yield_now();
+  }
+  let elapsed = started.elapsed();
+  let ns = elapsed.as_nanos() as f64 / total as f64;
+  eprintln!("writer: {total} msgs in {elapsed:?}: {ns:.0} ns/msg, {:.0} msgs/s", 1e9 / ns);
+  store.close().unwrap();
+}

@@ -75,6 +75,8 @@ pub struct AppendJob {
 struct QueueSlot {
   next_offset: i64,
   queue: Arc<ConsumeQueue>,
+  /// The consume-queue segment the last unit went to, so most puts skip the lookup.
+  segment: Option<Arc<MappedFile>>,
 }
 
 /// One record of the put being written, once checked.
@@ -85,7 +87,25 @@ struct Planned {
   /// Index into `WriterState::slots`, or `usize::MAX` for records that take no queue offset.
   slot: usize,
   queue_offset: i64,
+  /// The consume-queue segment the unit goes to.
+  segment: Option<Arc<MappedFile>>,
+  tags_code: i64,
   index_keys: u32,
+  /// `UNIQ_KEY` and `KEYS` values as (start, length) inside the record; length 0 when absent.
+  uniq_key: (u32, u32),
+  keys: (u32, u32),
+}
+
+/// Where `part` (a sub-slice of `record`) lies in it.
+fn range_in(record: &[u8], part: Option<&[u8]>) -> (u32, u32) {
+  match part {
+    Some(p) => ((p.as_ptr() as usize - record.as_ptr() as usize) as u32, p.len() as u32),
+    None => (0, 0),
+  }
+}
+
+fn slice_at(record: &[u8], (start, len): (u32, u32)) -> Option<&[u8]> {
+  (len > 0).then(|| &record[start as usize..(start + len) as usize])
 }
 
 /// State only the writer thread touches.
@@ -97,6 +117,8 @@ pub struct WriterState {
   planned: Vec<Planned>,
   /// Per slot, how many records of the current put go to it.
   pending: Vec<(usize, i64)>,
+  /// The last (topic, queue id) looked up and its slot: consecutive records nearly always share it.
+  last_queue: (Vec<u8>, i32, usize),
   last_progress_chunk: usize,
 }
 
@@ -109,18 +131,42 @@ impl WriterState {
       slots: Vec::new(),
       planned: Vec::new(),
       pending: Vec::new(),
+      last_queue: (Vec::new(), -1, usize::MAX),
       last_progress_chunk: usize::MAX,
     };
     for queue in store.queues.all() {
       let slot = state.slots.len();
-      state.slots.push(QueueSlot { next_offset: queue.max_offset(), queue: queue.clone() });
+      state.slots.push(QueueSlot { next_offset: queue.max_offset(), queue: queue.clone(), segment: None });
       let topic: Box<[u8]> = queue.topic().as_bytes().into();
       state.table.entry(topic).or_default().insert(queue.queue_id(), slot);
     }
     state
   }
 
+  /// Asks for the segment the next put will need (and the one after), so it is created and warmed before any
+  /// put waits for it.
+  pub fn prefetch(&self, store: &Store) {
+    let size = store.commit_log.file_size() as i64;
+    match &self.current {
+      Some(f) => store.allocator.request(f.file_from_offset() + size),
+      None => {
+        let next = store.commit_log.next_file_offset(0);
+        store.allocator.request(next);
+        store.allocator.request(next + size);
+      }
+    }
+  }
+
   fn slot_for(&mut self, store: &Store, topic: &[u8], queue_id: i32) -> usize {
+    if self.last_queue.1 == queue_id && self.last_queue.0 == topic {
+      return self.last_queue.2;
+    }
+    let slot = self.lookup_slot(store, topic, queue_id);
+    self.last_queue = (topic.to_vec(), queue_id, slot);
+    slot
+  }
+
+  fn lookup_slot(&mut self, store: &Store, topic: &[u8], queue_id: i32) -> usize {
     if let Some(slot) = self.table.get(topic).and_then(|q| q.get(&queue_id)) {
       return *slot;
     }
@@ -128,7 +174,7 @@ impl WriterState {
     let name = String::from_utf8_lossy(topic);
     let queue = store.queues.get_or_create(&name, queue_id);
     let slot = self.slots.len();
-    self.slots.push(QueueSlot { next_offset: queue.max_offset(), queue });
+    self.slots.push(QueueSlot { next_offset: queue.max_offset(), queue, segment: None });
     self.table.entry(topic.into()).or_default().insert(queue_id, slot);
     slot
   }
@@ -212,8 +258,9 @@ fn process(store: &Store, state: &mut WriterState, job: AppendJob) {
   }
 }
 
-/// Checks every record of a put and plans its queue offsets. Returns the failing status, if any.
-fn plan(store: &Store, state: &mut WriterState, put: &[u8], count: usize) -> Result<(), PutStatus> {
+/// Checks every record of a put, plans its queue offsets and makes sure the consume-queue segments exist.
+/// Returns the failing status, if any.
+fn plan(store: &Store, state: &mut WriterState, put: &[u8], count: usize, store_ts: i64) -> Result<(), PutStatus> {
   state.planned.clear();
   state.pending.clear();
   let config = &store.config;
@@ -246,18 +293,44 @@ fn plan(store: &Store, state: &mut WriterState, put: &[u8], count: usize) -> Res
     } else {
       (usize::MAX, 0)
     };
+    let segment =
+      if slot == usize::MAX { None } else { Some(consume_queue_segment(store, &mut state.slots[slot], queue_offset)?) };
+    let rec = &put[at..at + layout.total_size];
+    let props = record::dispatch_props(layout.properties(rec));
+    let tags_code = consume_queue_tags_code(store, topic, &props, store_ts);
     let index_keys = if store.index.is_some() && layout.transaction_type() != record::SYSFLAG_TRANSACTION_ROLLBACK {
-      count_index_keys(&record::dispatch_props(layout.properties(&put[at..])))
+      count_index_keys(&props)
     } else {
       0
     };
-    state.planned.push(Planned { at, layout, slot, queue_offset, index_keys });
+    let (uniq_key, keys) = (range_in(rec, props.uniq_key), range_in(rec, props.keys));
+    state.planned.push(Planned { at, layout, slot, queue_offset, segment, tags_code, index_keys, uniq_key, keys });
     at += layout.total_size;
   }
   if at != put.len() {
     return Err(PutStatus::MessageIllegal);
   }
   Ok(())
+}
+
+/// The segment for unit `queue_offset` of a queue: the cached one when it covers it, else looked up or created.
+fn consume_queue_segment(store: &Store, slot: &mut QueueSlot, queue_offset: i64) -> Result<Arc<MappedFile>, PutStatus> {
+  let byte = queue_offset * crate::consume_queue::CQ_UNIT_SIZE as i64;
+  if let Some(s) = &slot.segment {
+    if s.file_from_offset() <= byte && byte < s.file_from_offset() + s.file_size() as i64 {
+      return Ok(s.clone());
+    }
+  }
+  match slot.queue.ensure_segment(queue_offset) {
+    Ok(s) => {
+      slot.segment = Some(s.clone());
+      Ok(s)
+    }
+    Err(e) => {
+      notice(&*store.events, Notice::CreateFileFailed, e.errno().unwrap_or(0) as f64, queue_offset as f64, 1.0);
+      Err(PutStatus::CreateMappedFileFailed)
+    }
+  }
 }
 
 pub fn count_index_keys(props: &record::DispatchProps<'_>) -> u32 {
@@ -279,19 +352,11 @@ fn append_put(
   if count == 0 {
     return Err(PutStatus::MessageIllegal);
   }
-  plan(store, state, put, count)?;
+  plan(store, state, put, count, store_timestamp)?;
   if put.len() + END_FILE_MIN_BLANK_LENGTH > store.commit_log.file_size() {
     return Err(PutStatus::MessageIllegal);
   }
   let file = room_for(store, state, put.len())?;
-  for p in &state.planned {
-    if p.slot != usize::MAX {
-      if let Err(e) = state.slots[p.slot].queue.ensure_segment(p.queue_offset) {
-        notice(&*store.events, Notice::CreateFileFailed, e.errno().unwrap_or(0) as f64, p.queue_offset as f64, 1.0);
-        return Err(PutStatus::CreateMappedFileFailed);
-      }
-    }
-  }
   let index_keys: u32 = state.planned.iter().map(|p| p.index_keys).sum();
   let index_file = match (&store.index, index_keys) {
     (Some(index), n) if n > 0 => match index.writable(n as usize, store_timestamp) {
@@ -320,16 +385,14 @@ fn append_put(
       body_crc,
     };
     record::stamp(rec, &p.layout, &stamp);
-    let props = record::dispatch_props(p.layout.properties(rec));
-    if p.slot != usize::MAX {
-      let tags_code = consume_queue_tags_code(store, p.layout.topic(rec), &props, store_timestamp);
-      let unit = Unit { phy, size: p.layout.total_size as i32, tags_code };
-      // The segment exists (ensured above), so this can only skip a duplicate, which a fresh put never is.
-      let _ = state.slots[p.slot].queue.put_unit(p.queue_offset, unit);
+    if let Some(segment) = &p.segment {
+      let unit = Unit { phy, size: p.layout.total_size as i32, tags_code: p.tags_code };
+      state.slots[p.slot].queue.put_unit_in(segment, p.queue_offset, unit);
     }
     if let Some(index) = &index_file {
       if p.index_keys > 0 {
-        put_index_keys(index, p.layout.topic(rec), &props, phy, store_timestamp);
+        let (uniq_key, keys) = (slice_at(rec, p.uniq_key), slice_at(rec, p.keys));
+        put_index_keys(index, p.layout.topic(rec), uniq_key, keys, phy, store_timestamp);
       }
     }
     results[3 * i] = phy as f64;
@@ -366,14 +429,15 @@ pub fn consume_queue_tags_code(store: &Store, topic: &[u8], props: &record::Disp
 pub fn put_index_keys(
   index: &crate::index_file::IndexFile,
   topic: &[u8],
-  props: &record::DispatchProps<'_>,
+  uniq_key: Option<&[u8]>,
+  keys: Option<&[u8]>,
   phy: i64,
   store_ts: i64,
 ) {
-  if let Some(uniq) = props.uniq_key {
+  if let Some(uniq) = uniq_key {
     index.put_key(key_hash(topic, uniq), phy, store_ts);
   }
-  if let Some(keys) = props.keys {
+  if let Some(keys) = keys {
     for key in keys.split(|&c| c == b' ').filter(|k| !k.is_empty()) {
       index.put_key(key_hash(topic, key), phy, store_ts);
     }

@@ -122,6 +122,7 @@ export interface NativeStoreStats {
   pageCacheBusy: number
   putLockHeldMs: number
   flushSync: number
+  commitLogPretouchPendingBytes: number
   checkpointPhysicMsgTimestamp: number
   /** log2 buckets in µs: bucket i counts values in [2^(i-1), 2^i). */
   putLatencyHistogramUs: Float64Array

@@ -30,6 +30,9 @@ const TWO_POW_32 = 0x1_0000_0000
 const V1_TOPIC_BYTES_MAX = 127
 const HOST_V6_FLAGS = MessageSysFlag.BORNHOST_V6_FLAG | MessageSysFlag.STOREHOSTADDRESS_V6_FLAG
 
+/** Node's Buffer method behind `Buffer#write(s, offset, 'utf8')`, without the argument checks. */
+type Utf8Writable = Buffer & { utf8Write(s: string, offset: number, length: number): number }
+
 export class Slab {
   readonly bytes: Buffer
   readonly view: DataView
@@ -72,6 +75,11 @@ export class JobBuilder {
 
   hasPendingJob(): boolean {
     return this.pos > this.jobStart
+  }
+
+  /** Bytes encoded since the last `takeJob()`. */
+  pendingJobBytes(): number {
+    return this.pos - this.jobStart
   }
 
   /**
@@ -125,9 +133,11 @@ export class JobBuilder {
     view.setFloat64(p + POS_QUEUE_OFFSET + 8, 0)
     view.setInt32(p + POS_SYS_FLAG, sysFlag)
     setLong(view, p + POS_BORN_TIMESTAMP, msg.bornTimestamp)
-    bytes.set(msg.bornHost, p + POS_BORN_HOST)
+    copySmall(bytes, msg.bornHost, p + POS_BORN_HOST)
     let q = p + POS_BORN_HOST + msg.bornHost.length
-    bytes.fill(0, q, q + 8 + this.storeHostBytes) // store timestamp and store host
+    view.setFloat64(q, 0) // store timestamp and store host: +0.0 is eight zero bytes
+    view.setFloat64(q + 8, 0)
+    if (this.storeV6) bytes.fill(0, q + 16, q + 28)
     q += 8 + this.storeHostBytes
     view.setInt32(q, msg.reconsumeTimes)
     setLong(view, q + 4, msg.preparedTransactionOffset)
@@ -142,9 +152,11 @@ export class JobBuilder {
       view.setInt8(q, topic.length)
       q += 1
     }
-    bytes.set(topic, q)
+    copySmall(bytes, topic, q)
     q += topic.length
-    const propsLen = msg.propertiesString.length === 0 ? 0 : bytes.write(msg.propertiesString, q + 2, 'utf8')
+    // `utf8Write` is what `Buffer#write` calls after checking its arguments; the capacity was ensured by beginPut.
+    const propsLen =
+      msg.propertiesString.length === 0 ? 0 : (bytes as Utf8Writable).utf8Write(msg.propertiesString, q + 2, bytes.length - q - 2)
     if (propsLen > PROPERTIES_BYTES_MAX) return 'PROPERTIES_SIZE_EXCEEDED'
     view.setInt16(q, propsLen)
     q += 2 + propsLen
@@ -183,6 +195,16 @@ export class JobBuilder {
     this.pos = pending
     if (old.outstanding === 0 && old.bytes.length === this.slabBytes) this.pool.push(old)
   }
+}
+
+/** Copies a few bytes: for short runs a loop beats the call into `TypedArray#set`. */
+function copySmall(dst: Buffer, src: Buffer, at: number): void {
+  const n = src.length
+  if (n > 32) {
+    dst.set(src, at)
+    return
+  }
+  for (let i = 0; i < n; i++) dst[at + i] = src[i]!
 }
 
 /** Writes a Java long (big-endian two's complement) from a safe integer. */

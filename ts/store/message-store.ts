@@ -25,47 +25,54 @@ export interface MessageExtBrokerInner {
   waitStoreMsgOK?: boolean
 }
 
-/** Where and when a put landed (`AppendMessageResult`). For a batch, the first record's offsets. */
+/**
+ * Where and when a put landed (`AppendMessageResult`). For a batch, the first record's offsets. The per-record
+ * figures are read from the store's completion event on demand, so a put costs no arrays it does not use.
+ */
 export class AppendMessageResult {
-  readonly wroteOffset: number
   readonly wroteBytes: number
-  readonly storeTimestamp: number
-  readonly logicsOffset: number
   readonly msgNum: number
   private readonly storeHost: Buffer
-  private readonly offsets: readonly number[] | undefined
+  /** `(phyOffset, queueOffset, storeTimestamp)` per record, from `at`. */
+  private readonly results: Float64Array
+  private readonly at: number
 
-  constructor(
-    storeHost: Buffer,
-    wroteOffset: number,
-    wroteBytes: number,
-    storeTimestamp: number,
-    logicsOffset: number,
-    msgNum: number,
-    offsets?: readonly number[],
-  ) {
+  constructor(storeHost: Buffer, results: Float64Array, at: number, wroteBytes: number, msgNum: number) {
     this.storeHost = storeHost
-    this.wroteOffset = wroteOffset
+    this.results = results
+    this.at = at
     this.wroteBytes = wroteBytes
-    this.storeTimestamp = storeTimestamp
-    this.logicsOffset = logicsOffset
     this.msgNum = msgNum
-    this.offsets = offsets
   }
 
-  /** The offset message id; for a batch, every record's id joined with `,` (computed on first use). */
+  /** Physical offset of the (first) record. */
+  get wroteOffset(): number {
+    return this.results[this.at]!
+  }
+
+  /** Queue offset of the (first) record. */
+  get logicsOffset(): number {
+    return this.results[this.at + 1]!
+  }
+
+  get storeTimestamp(): number {
+    return this.results[this.at + 2]!
+  }
+
+  /** The offset message id; for a batch, every record's id joined with `,`. */
   get msgId(): string {
     return this.msgIds.join(',')
   }
 
   get msgIds(): string[] {
-    const offsets = this.offsets ?? [this.wroteOffset]
-    return offsets.map((o) => createMessageId(this.storeHost, o))
+    return this.commitLogOffsets.map((o) => createMessageId(this.storeHost, o))
   }
 
   /** Physical offset of every record of the put. */
-  get commitLogOffsets(): readonly number[] {
-    return this.offsets ?? [this.wroteOffset]
+  get commitLogOffsets(): number[] {
+    const out: number[] = []
+    for (let i = 0; i < this.msgNum; i++) out.push(this.results[this.at + 3 * i]!)
+    return out
   }
 }
 
@@ -205,6 +212,8 @@ export interface StoreStats {
   diskUsedBytes: number
   diskTotalBytes: number
   diskFreeBytes: number
+  /** Bytes of created commit-log segments not yet read into the page cache by the pre-touch thread. */
+  pretouchPendingBytes: number
   /** Fraction of the commit log's last 64 MiB that is in the page cache. */
   tailResidency: number
   diskFull: boolean

@@ -8,7 +8,13 @@
  */
 import { topicProblem, printable } from '../common/topic-validator.js'
 import { ConfigError, StoreError } from '../common/errors.js'
-import { GET_MESSAGE_BYTES_MAX, MESSAGE_BODY_BYTES_MAX_DEFAULT, QUEUE_ID_MAX, STORE_SLAB_BYTES } from '../common/limits.js'
+import {
+  GET_MESSAGE_BYTES_MAX,
+  MESSAGE_BODY_BYTES_MAX_DEFAULT,
+  QUEUE_ID_MAX,
+  STORE_JOB_BYTES_MAX,
+  STORE_SLAB_BYTES,
+} from '../common/limits.js'
 import type { Logger } from '../common/logger.js'
 import { noopLogger } from '../common/logger.js'
 import { decodeMessage } from '../common/message/message-record.js'
@@ -206,49 +212,67 @@ export class NativeMessageStore implements MessageStore {
   }
 
   putMessage(msg: MessageExtBrokerInner): Promise<PutMessageResult> {
-    return this.put([msg])
+    if (this.closing) return Promise.resolve(refused('SERVICE_NOT_AVAILABLE'))
+    const topic = this.checked(msg)
+    if (topic === null) return Promise.resolve(refused('MESSAGE_ILLEGAL'))
+    this.builder.beginPut(JobBuilder.maxRecordBytes(msg, topic.length, this.storeHost.length))
+    const problem = this.builder.writeRecord(msg, topic)
+    if (problem) {
+      this.builder.abandonPut()
+      return Promise.resolve(refused(problem))
+    }
+    return this.enqueue(1, msg.waitStoreMsgOK !== false)
   }
 
   putMessages(msgs: readonly MessageExtBrokerInner[]): Promise<PutMessageResult> {
-    if (msgs.length === 0) return Promise.resolve(refused('MESSAGE_ILLEGAL'))
-    return this.put(msgs)
-  }
-
-  private put(msgs: readonly MessageExtBrokerInner[]): Promise<PutMessageResult> {
     if (this.closing) return Promise.resolve(refused('SERVICE_NOT_AVAILABLE'))
+    if (msgs.length === 0) return Promise.resolve(refused('MESSAGE_ILLEGAL'))
     let maxBytes = 0
-    const topics: Buffer[] = []
     for (const msg of msgs) {
-      const topic = this.topic(msg.topic)
-      if (
-        topic === null ||
-        msg.body.length > this.maxMessageSize ||
-        !Number.isInteger(msg.queueId) ||
-        msg.queueId < 0 ||
-        msg.queueId > QUEUE_ID_MAX
-      ) {
-        return Promise.resolve(refused('MESSAGE_ILLEGAL'))
-      }
-      topics.push(topic)
+      const topic = this.checked(msg)
+      if (topic === null) return Promise.resolve(refused('MESSAGE_ILLEGAL'))
       maxBytes += JobBuilder.maxRecordBytes(msg, topic.length, this.storeHost.length)
     }
     this.builder.beginPut(maxBytes)
-    for (let i = 0; i < msgs.length; i++) {
-      const problem = this.builder.writeRecord(msgs[i]!, topics[i]!)
+    let waitFlush = false
+    for (const msg of msgs) {
+      const problem = this.builder.writeRecord(msg, this.topicBytes.get(msg.topic)!)
       if (problem) {
         this.builder.abandonPut()
         return Promise.resolve(refused(problem))
       }
+      waitFlush ||= msg.waitStoreMsgOK !== false
     }
+    return this.enqueue(msgs.length, waitFlush)
+  }
+
+  /** The encoded topic when the message may be stored, else `null` (MESSAGE_ILLEGAL). */
+  private checked(msg: MessageExtBrokerInner): Buffer | null {
+    const topic = this.topic(msg.topic)
+    if (
+      topic === null ||
+      msg.body.length > this.maxMessageSize ||
+      !Number.isInteger(msg.queueId) ||
+      msg.queueId < 0 ||
+      msg.queueId > QUEUE_ID_MAX
+    ) {
+      return null
+    }
+    return topic
+  }
+
+  /** Finishes the put just encoded and returns its promise; submits the job now if it grew large. */
+  private enqueue(records: number, waitFlush: boolean): Promise<PutMessageResult> {
     const bytes = this.builder.endPut()
-    let waitFlush = false
-    for (const m of msgs) waitFlush ||= m.waitStoreMsgOK !== false
     return new Promise((resolve) => {
-      this.turnPuts.push({ resolve, records: msgs.length, bytes })
+      this.turnPuts.push({ resolve, records, bytes })
       this.turnWaitFlush ||= waitFlush
-      if (!this.submitScheduled) {
+      if (this.builder.pendingJobBytes() >= STORE_JOB_BYTES_MAX) {
+        // A big turn goes down in pieces, so the writer starts on the first while the rest is encoded.
+        this.submitTurn()
+      } else if (!this.submitScheduled) {
         this.submitScheduled = true
-        process.nextTick(this.submitTurn)
+        process.nextTick(this.onTurnEnd)
       }
     })
   }
@@ -268,8 +292,12 @@ export class NativeMessageStore implements MessageStore {
     return bytes
   }
 
-  private readonly submitTurn = (): void => {
+  private readonly onTurnEnd = (): void => {
     this.submitScheduled = false
+    this.submitTurn()
+  }
+
+  private submitTurn(): void {
     const puts = this.turnPuts
     if (puts.length === 0) return
     this.turnPuts = []
@@ -323,20 +351,7 @@ export class NativeMessageStore implements MessageStore {
         put.resolve(refused(status))
         continue
       }
-      let offsets: number[] | undefined
-      if (put.records > 1) {
-        offsets = []
-        for (let r = 0; r < put.records; r++) offsets.push(e[results + 3 * r]!)
-      }
-      const append = new AppendMessageResult(
-        this.storeHost,
-        e[results]!,
-        put.bytes,
-        e[results + 2]!,
-        e[results + 1]!,
-        put.records,
-        offsets,
-      )
+      const append = new AppendMessageResult(this.storeHost, e, results, put.bytes, put.records)
       put.resolve({ putMessageStatus: status, appendMessageResult: append })
     }
   }
@@ -496,6 +511,7 @@ export class NativeMessageStore implements MessageStore {
       diskUsedBytes: s.commitLogDiskBytes + s.consumeQueueDiskBytes + s.indexDiskBytes,
       diskTotalBytes: s.diskTotalBytes,
       diskFreeBytes: s.diskFreeBytes,
+      pretouchPendingBytes: s.commitLogPretouchPendingBytes,
       tailResidency: s.tailResidency,
       diskFull: s.diskFull === 1,
       writeErrorErrno: s.writeErrorErrno,
@@ -528,7 +544,7 @@ export class NativeMessageStore implements MessageStore {
   async shutdown(): Promise<void> {
     if (this.closing) return
     this.closing = true
-    if (this.submitScheduled) this.submitTurn()
+    this.submitTurn()
     if (this.pending.size > 0) {
       await new Promise<void>((resolve) => {
         this.drained = resolve
