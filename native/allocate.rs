@@ -6,17 +6,17 @@
 //! touched memory). So one background thread, in this order of priority:
 //!
 //! 1. creates the segments the writer asks for (it always asks for the next *two*), reserving their space;
-//! 2. keeps the pages just ahead of the writer mapped writable (`MADV_POPULATE_WRITE`), so the writer's copies
-//!    take no faults, and drops the page-table entries well behind it (`MADV_DONTNEED`), so RSS stays small;
-//! 3. warms every created segment a chunk at a time: reads its pages into the page cache (`MADV_POPULATE_READ`,
-//!    clean zero pages, nothing to write back) and drops the mapping again.
+//! 2. warms every created segment a chunk at a time: reads its pages into the page cache (`MADV_POPULATE_READ`,
+//!    clean zero pages in 2 MiB folios, nothing to write back) and drops the mapping again.
 //!
-//! The data itself never depends on any of this: populating and releasing only move pages in and out of this
-//! process's page tables.
+//! The writer then maps its own short window of those cached pages writable ahead of itself and unmaps what is
+//! behind ([`WriterWindow`]): cheap once the pages are cached, and done on the writer's own core rather than by a
+//! third busy thread on a two-core machine. The data never depends on any of this: populating and releasing only
+//! move pages in and out of this process's page tables.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,8 +28,6 @@ pub const PROGRESS_CHUNK_BYTES: usize = 2 * 1024 * 1024;
 /// A new segment gets only this much mapped writable at creation; the rest of its window follows the writer, so a
 /// segment waiting for its turn holds little RSS.
 const CREATE_POPULATE_BYTES: usize = PROGRESS_CHUNK_BYTES;
-/// Pages closer than this behind the writer keep their page-table entries.
-const RELEASE_LAG_BYTES: usize = PROGRESS_CHUNK_BYTES;
 
 /// Why a segment could not be had.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,14 +39,6 @@ pub enum AllocError {
   },
   TimedOut,
   ShutDown,
-}
-
-/// Where the writer is in its current segment, and how far the window around it has been handled.
-struct Window {
-  file: Arc<MappedFile>,
-  position: usize,
-  populated: usize,
-  released: usize,
 }
 
 /// A created segment whose pages are still being read into the page cache.
@@ -65,8 +55,6 @@ struct State {
   /// The highest segment handed to the writer: nothing at or below it is ever created again.
   taken_max: Option<i64>,
   ready: BTreeMap<i64, Result<Arc<MappedFile>, AllocError>>,
-  /// The writer's latest position report, not yet acted on.
-  progress: Option<(Arc<MappedFile>, usize)>,
   warming: Vec<Warming>,
   shutdown: bool,
 }
@@ -81,11 +69,13 @@ pub struct Allocator {
   done: Condvar,
   /// Bytes of created segments not yet warmed (for stats and for benchmarks that wait for a warm store).
   pending_warm_bytes: AtomicU64,
+  /// Start offset of the writer's segment and the end of its writable window, so warming never unmaps it.
+  writer_file: AtomicI64,
+  writer_window_end: AtomicU64,
 }
 
 enum Task {
   Create(i64),
-  Follow(Arc<MappedFile>, usize),
   Warm(Arc<MappedFile>, usize),
 }
 
@@ -100,6 +90,8 @@ impl Allocator {
       work: Condvar::new(),
       done: Condvar::new(),
       pending_warm_bytes: AtomicU64::new(0),
+      writer_file: AtomicI64::new(-1),
+      writer_window_end: AtomicU64::new(0),
     }
   }
 
@@ -146,10 +138,11 @@ impl Allocator {
     }
   }
 
-  /// The writer's position in its current segment (called when it crosses a chunk boundary or changes file).
-  pub fn progress(&self, file: &Arc<MappedFile>, position: usize) {
-    let mut s = self.lock();
-    s.progress = Some((file.clone(), position));
+  /// Where the writer's writable window ends in its segment (called by the writer as the window moves).
+  pub fn note_writer_window(&self, file: &MappedFile, window_end: usize) {
+    self.writer_file.store(file.file_from_offset(), Ordering::Release);
+    self.writer_window_end.store(window_end as u64, Ordering::Release);
+    // Wake the thread in case a segment waits to be warmed past the writer.
     self.work.notify_one();
   }
 
@@ -174,7 +167,7 @@ impl Allocator {
     }
   }
 
-  fn next_task(&self, window: &Option<Window>) -> Option<Task> {
+  fn next_task(&self) -> Option<Task> {
     let mut s = self.lock();
     loop {
       if s.shutdown {
@@ -184,27 +177,24 @@ impl Allocator {
         s.creating = Some(offset);
         return Some(Task::Create(offset));
       }
-      if let Some((file, position)) = s.progress.take() {
-        return Some(Task::Follow(file, position));
-      }
-      // Warm the oldest segment first; skip what the writer has already passed.
-      let writer_at = window.as_ref().map(|w| (w.file.file_from_offset(), w.position));
+      // Warm the oldest segment first; skip what the writer has mapped or passed: it is in the page cache already.
+      let writer_file = self.writer_file.load(Ordering::Acquire);
+      let writer_end = self.writer_window_end.load(Ordering::Acquire) as usize;
       s.warming.retain(|w| w.warmed < w.file.file_size() && !w.file.is_deleted());
-      if let Some(w) = s.warming.first_mut() {
-        if let Some((offset, position)) = writer_at {
-          if offset == w.file.file_from_offset() {
-            w.warmed = w.warmed.max(position);
-          } else if offset > w.file.file_from_offset() {
-            w.warmed = w.file.file_size();
-          }
+      for w in s.warming.iter_mut() {
+        let offset = w.file.file_from_offset();
+        if offset == writer_file {
+          w.warmed = w.warmed.max(writer_end);
+        } else if offset < writer_file {
+          w.warmed = w.file.file_size();
         }
-        if let Some(w) = s.warming.iter_mut().find(|w| w.warmed < w.file.file_size()) {
-          let from = w.warmed;
-          w.warmed = (from + PROGRESS_CHUNK_BYTES).min(w.file.file_size());
-          let task = Task::Warm(w.file.clone(), from);
-          self.update_pending(&s);
-          return Some(task);
-        }
+      }
+      if let Some(w) = s.warming.iter_mut().find(|w| w.warmed < w.file.file_size()) {
+        let from = w.warmed;
+        w.warmed = (from + PROGRESS_CHUNK_BYTES).min(w.file.file_size());
+        let task = Task::Warm(w.file.clone(), from);
+        self.update_pending(&s);
+        return Some(task);
       }
       self.update_pending(&s);
       s = self.work.wait(s).unwrap_or_else(|p| p.into_inner());
@@ -213,8 +203,7 @@ impl Allocator {
 
   /// The thread body.
   pub fn run(&self) {
-    let mut window: Option<Window> = None;
-    while let Some(task) = self.next_task(&window) {
+    while let Some(task) = self.next_task() {
       match task {
         Task::Create(offset) => {
           let result = self.create(offset);
@@ -227,12 +216,13 @@ impl Allocator {
           self.update_pending(&s);
           self.done.notify_all();
         }
-        Task::Follow(file, position) => self.follow(&mut window, file, position),
         Task::Warm(file, from) => {
           let len = PROGRESS_CHUNK_BYTES.min(file.file_size() - from);
-          // Reading the pages in leaves them clean in the page cache; the mapping is dropped right away.
+          // Reading the pages in leaves them clean in the page cache; the mapping is dropped right away, unless
+          // the writer has meanwhile mapped this chunk into its window.
           file.populate_read(from, len);
-          let in_window = window.as_ref().is_some_and(|w| Arc::ptr_eq(&w.file, &file) && from < w.populated);
+          let writer_end = self.writer_window_end.load(Ordering::Acquire) as usize;
+          let in_window = self.writer_file.load(Ordering::Acquire) == file.file_from_offset() && from < writer_end;
           if !in_window {
             file.release(from, len);
           }
@@ -254,36 +244,49 @@ impl Allocator {
     }
     Ok(Arc::new(file))
   }
+}
 
-  /// Moves the writable window ahead of the writer and releases pages behind it.
-  fn follow(&self, window: &mut Option<Window>, file: Arc<MappedFile>, position: usize) {
-    let same = window.as_ref().is_some_and(|w| Arc::ptr_eq(&w.file, &file));
+/// The writer's writable window in its current segment: pages up to `ahead` bytes past the write position are
+/// mapped writable (`MADV_POPULATE_WRITE`) so appends take no faults, and pages more than a chunk behind are
+/// unmapped (`MADV_DONTNEED`) so RSS stays small. Moves a chunk at a time.
+pub struct WriterWindow {
+  ahead: usize,
+  file: Option<Arc<MappedFile>>,
+  populated: usize,
+  released: usize,
+}
+
+impl WriterWindow {
+  pub fn new(ahead: usize) -> WriterWindow {
+    WriterWindow { ahead, file: None, populated: 0, released: 0 }
+  }
+
+  /// Called after each append with the write position in `file`; does work only when a chunk boundary is crossed.
+  pub fn advance(&mut self, allocator: &Allocator, file: &Arc<MappedFile>, position: usize) {
+    let same = self.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, file));
     if !same {
-      if let Some(old) = window.take() {
-        old.file.release(old.released, self.file_size - old.released);
+      if let Some(old) = self.file.take() {
+        old.release(self.released, old.file_size() - self.released);
       }
-      *window = Some(Window {
-        file: file.clone(),
-        position,
-        populated: CREATE_POPULATE_BYTES.min(self.ahead_bytes),
-        released: 0,
-      });
+      self.file = Some(file.clone());
+      self.populated = CREATE_POPULATE_BYTES.min(file.file_size());
+      self.released = 0;
+    } else if position + self.ahead <= self.populated && position < self.released + 2 * PROGRESS_CHUNK_BYTES {
+      return;
     }
-    let Some(w) = window.as_mut() else { return };
-    w.position = position;
-    if self.ahead_bytes > 0 {
-      let target = (position + self.ahead_bytes).min(self.file_size);
-      if target > w.populated {
-        let from = w.populated.max(position);
-        w.file.populate(from, target - from);
-        w.populated = target;
-      }
+    let size = file.file_size();
+    let target = ((position + self.ahead).div_ceil(PROGRESS_CHUNK_BYTES) * PROGRESS_CHUNK_BYTES).min(size);
+    if self.ahead > 0 && target > self.populated {
+      let from = self.populated.max(position);
+      file.populate(from, target - from);
+      self.populated = target;
+      allocator.note_writer_window(file, target);
     }
     let page = PAGE_SIZE as usize;
-    let release_to = position.saturating_sub(RELEASE_LAG_BYTES) / page * page;
-    if release_to > w.released {
-      w.file.release(w.released, release_to - w.released);
-      w.released = release_to;
+    let release_to = position.saturating_sub(PROGRESS_CHUNK_BYTES) / page * page;
+    if release_to > self.released {
+      file.release(self.released, release_to - self.released);
+      self.released = release_to;
     }
   }
 }
@@ -317,7 +320,8 @@ mod tests {
       std::thread::sleep(Duration::from_millis(5));
     }
     assert!(f.is_resident(0, size), "every page is in the page cache");
-    a.progress(&f, 2 * PROGRESS_CHUNK_BYTES);
+    let mut window = WriterWindow::new(64 * 1024);
+    window.advance(&a, &f, 2 * PROGRESS_CHUNK_BYTES);
     a.shutdown();
     worker.join().unwrap();
   }

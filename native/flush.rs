@@ -45,19 +45,33 @@ impl FlushRequest {
 }
 
 struct State {
-  requests: Vec<FlushRequest>,
+  /// Requests not completed yet, in submission order. Completed exactly once, by whoever removes them: the
+  /// group-commit worker when durable, or the watchdog at the deadline.
+  pending: VecDeque<FlushRequest>,
   shutdown: bool,
 }
 
 pub struct FlushService {
   sync: bool,
   state: Mutex<State>,
+  /// Wakes the group-commit worker (new requests, shutdown).
   wake: Condvar,
+  /// Wakes the watchdog (shutdown only; otherwise it ticks).
+  watch: Condvar,
 }
 
 impl FlushService {
   pub fn new(sync: bool) -> FlushService {
-    FlushService { sync, state: Mutex::new(State { requests: Vec::new(), shutdown: false }), wake: Condvar::new() }
+    FlushService {
+      sync,
+      state: Mutex::new(State { pending: VecDeque::new(), shutdown: false }),
+      wake: Condvar::new(),
+      watch: Condvar::new(),
+    }
+  }
+
+  pub fn is_sync(&self) -> bool {
+    self.sync
   }
 
   fn lock(&self) -> MutexGuard<'_, State> {
@@ -65,22 +79,36 @@ impl FlushService {
   }
 
   pub fn submit(&self, request: FlushRequest) {
-    self.lock().requests.push(request);
+    self.lock().pending.push_back(request);
     self.wake.notify_one();
   }
 
   pub fn shutdown(&self) {
     self.lock().shutdown = true;
     self.wake.notify_all();
+    self.watch.notify_all();
   }
 
-  /// Waits up to `timeout` for requests or shutdown; returns the new requests and whether to stop.
-  fn wait(&self, timeout: Duration) -> (Vec<FlushRequest>, bool) {
+  /// Waits up to `timeout` for work or shutdown; returns the highest end offset waited for and whether to stop.
+  fn wait(&self, timeout: Duration) -> (i64, bool) {
     let mut s = self.lock();
-    if s.requests.is_empty() && !s.shutdown {
+    if s.pending.is_empty() && !s.shutdown {
       s = self.wake.wait_timeout(s, timeout).unwrap_or_else(|p| p.into_inner()).0;
     }
-    (std::mem::take(&mut s.requests), s.shutdown)
+    (s.pending.iter().map(|r| r.end_offset).max().unwrap_or(0), s.shutdown)
+  }
+
+  /// Removes the requests `done` says are finished.
+  fn take(&self, done: impl Fn(&FlushRequest) -> bool) -> Vec<FlushRequest> {
+    let mut s = self.lock();
+    let (finished, waiting): (VecDeque<_>, VecDeque<_>) = s.pending.drain(..).partition(|r| done(r));
+    s.pending = waiting;
+    finished.into()
+  }
+
+  fn is_idle_and_stopping(&self) -> bool {
+    let s = self.lock();
+    s.shutdown && s.pending.is_empty()
   }
 }
 
@@ -152,25 +180,55 @@ fn complete(store: &Store, mut request: FlushRequest, durable: bool) {
 }
 
 /// `SYNC_FLUSH`: one flush serves every request waiting at that moment; each completes when the flushed offset
-/// passes its end, or with `FLUSH_DISK_TIMEOUT` at its deadline (store.md §4.2).
+/// passes its end (store.md §4.2). The watchdog answers `FLUSH_DISK_TIMEOUT` at each deadline meanwhile.
 fn group_commit(store: &Store) {
-  let mut pending: VecDeque<FlushRequest> = VecDeque::new();
   loop {
-    let (new, shutdown) = store.flush.wait(GROUP_COMMIT_WAIT);
-    pending.extend(new);
-    let target = pending.iter().map(|r| r.end_offset).max().unwrap_or(0).max(store.commit_log.max_offset());
-    let outcome = flush_to(store, target, 0);
-    let now = Instant::now();
-    let mut waiting = VecDeque::with_capacity(pending.len());
-    for r in pending.drain(..) {
-      match outcome {
-        Ok(flushed) if flushed >= r.end_offset => complete(store, r, true),
-        Ok(_) if now < r.deadline && !shutdown => waiting.push_back(r),
-        _ => complete(store, r, false),
+    let (target, shutdown) = store.flush.wait(GROUP_COMMIT_WAIT);
+    if target > 0 {
+      let stall_ms = store.stall_next_flush_ms.swap(0, std::sync::atomic::Ordering::AcqRel);
+      if stall_ms > 0 {
+        // Test hook: a disk that takes this long to answer.
+        std::thread::sleep(Duration::from_millis(stall_ms));
       }
     }
-    pending = waiting;
-    if shutdown && pending.is_empty() {
+    let outcome = flush_to(store, target.max(store.commit_log.max_offset()), 0);
+    let finished = match outcome {
+      Ok(flushed) => store.flush.take(|r| r.end_offset <= flushed),
+      Err(_) => Vec::new(),
+    };
+    for r in finished {
+      complete(store, r, true);
+    }
+    if outcome.is_err() || shutdown {
+      // A failed flush will not confirm anything: answer now instead of at the deadlines.
+      for r in store.flush.take(|_| true) {
+        complete(store, r, false);
+      }
+    }
+    if store.flush.is_idle_and_stopping() {
+      return;
+    }
+  }
+}
+
+/// `FlushDiskWatcher`: completes requests still waiting at their deadline with `FLUSH_DISK_TIMEOUT`, even while the
+/// group-commit worker is stuck in a slow flush.
+pub fn watchdog(store: &Store) {
+  loop {
+    let stopping = {
+      let s = store.flush.lock();
+      let s = if s.shutdown {
+        s
+      } else {
+        store.flush.watch.wait_timeout(s, GROUP_COMMIT_WAIT).unwrap_or_else(|p| p.into_inner()).0
+      };
+      s.shutdown
+    };
+    let now = Instant::now();
+    for r in store.flush.take(|r| r.deadline <= now) {
+      complete(store, r, false);
+    }
+    if stopping {
       return;
     }
   }

@@ -315,7 +315,7 @@ impl IndexService {
 
   /// The file new entries go to, with room for `n` more; creates one when needed. Writer only.
   pub fn writable(&self, n: usize, now_ms: i64) -> StoreResult<Arc<IndexFile>> {
-    let last = self.snapshot().last().cloned();
+    let last = self.last();
     if let Some(f) = &last {
       if f.has_room(n) {
         return Ok(f.clone());
@@ -345,7 +345,7 @@ impl IndexService {
 
   /// The last file, if any.
   pub fn last(&self) -> Option<Arc<IndexFile>> {
-    self.snapshot().last().cloned()
+    self.files.read().unwrap_or_else(|p| p.into_inner()).last().cloned()
   }
 
   /// Physical offsets of messages of `topic` with `key`, newest files first (store.md §6.3).

@@ -427,11 +427,17 @@ fn crc32(args: &Args) -> JsResult<Value> {
   args.env().number(crc32fast::hash(bytes) as f64)
 }
 
-/// `stallInLock(handle, ms)`: test hook, the writer holds the put lock `ms` without writing.
-fn stall_in_lock(args: &Args) -> JsResult<Value> {
+/// `testStall(handle, "put" | "flush", ms)`: test hook (needs `testHooksEnable`): the next put holds the put lock
+/// `ms` longer, or the next group commit waits `ms` before flushing.
+fn test_stall(args: &Args) -> JsResult<Value> {
   let native = live_store(args, 0)?;
-  let ms = args.i64(1, "ms")?.max(0) as u64;
-  native.store.stall_in_lock(ms)?;
+  let what = match args.string(1, "what")?.as_str() {
+    "put" => store::Stall::Put,
+    "flush" => store::Stall::Flush,
+    other => return Err(JsError::new("FERRYMQ_INVALID_ARG", format!("testStall: unknown stall {other:?}"))),
+  };
+  let ms = args.i64(2, "ms")?.max(0) as u64;
+  native.store.stall(what, ms)?;
   args.env().undefined()
 }
 
@@ -451,7 +457,7 @@ static EXPORTS: &[Export] = &[
   Export { name: "flush", arity: 1, func: flush },
   Export { name: "close", arity: 1, func: close },
   Export { name: "crc32", arity: 1, func: crc32 },
-  Export { name: "stallInLock", arity: 2, func: stall_in_lock },
+  Export { name: "testStall", arity: 3, func: test_stall },
 ];
 
 /// Node's entry point for an N-API module without static registration.

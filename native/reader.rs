@@ -61,19 +61,27 @@ pub struct GetRequest<'a> {
 /// The last queue offset a reader may see, plus one. With `SYNC_FLUSH` a message only becomes visible once it is
 /// durable, as RocketMQ's dispatcher stops at the flushed offset (store.md §5.3).
 pub fn visible_max_offset(store: &Store, queue: &ConsumeQueue) -> i64 {
-  let mut max = queue.max_offset();
+  let max = queue.max_offset();
   if !store.config.flush_sync {
     return max;
   }
   let confirmed = store.commit_log.flushed_where();
+  let durable = |o: i64| queue.unit_at(o).is_some_and(|u| u.phy + u.size as i64 <= confirmed);
   let min = queue.min_offset();
-  while max > min {
-    match queue.unit_at(max - 1) {
-      Some(u) if u.phy + u.size as i64 > confirmed => max -= 1,
-      _ => break,
+  if max == min || durable(max - 1) {
+    return max;
+  }
+  // Units are in commit-log order, so the durable ones are a prefix: find where it ends.
+  let (mut lo, mut hi) = (min, max - 1);
+  while lo < hi {
+    let mid = lo + (hi - lo) / 2;
+    if durable(mid) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
     }
   }
-  max
+  lo
 }
 
 fn in_memory_bytes(store: &Store) -> i64 {

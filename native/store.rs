@@ -125,6 +125,13 @@ impl QueueRegistry {
   }
 }
 
+/// What a test stall holds up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stall {
+  Put,
+  Flush,
+}
+
 /// Why the store refuses writes (`RunningFlags`).
 #[derive(Default)]
 pub struct RunningFlags {
@@ -174,6 +181,8 @@ pub struct Store {
   pub housekeeping: crate::housekeeping::Control,
   /// Test hook: the next put sleeps this long inside the put lock.
   pub stall_next_put_ms: AtomicU64,
+  /// Test hook: the next group commit sleeps this long before flushing.
+  pub stall_next_flush_ms: AtomicU64,
   next_ticket: AtomicU64,
   writer_queue: Mutex<WriterQueue>,
   writer_wake: Condvar,
@@ -268,6 +277,7 @@ impl Store {
       recovery: RecoveryReport::default(),
       housekeeping: crate::housekeeping::Control::default(),
       stall_next_put_ms: AtomicU64::new(0),
+      stall_next_flush_ms: AtomicU64::new(0),
       next_ticket: AtomicU64::new(1),
       writer_queue: Mutex::new(WriterQueue { jobs: VecDeque::new(), shutdown: false, writer_waiting: false }),
       writer_wake: Condvar::new(),
@@ -302,6 +312,10 @@ impl Store {
     threads.push(spawn("ferrymq-flush", Box::new(move || crate::flush::run(&s)))?);
     let s = self.clone();
     threads.push(spawn("ferrymq-housekeeping", Box::new(move || crate::housekeeping::run(&s)))?);
+    if self.flush.is_sync() {
+      let s = self.clone();
+      threads.push(spawn("ferrymq-flush-watchdog", Box::new(move || crate::flush::watchdog(&s)))?);
+    }
     Ok(())
   }
 
@@ -381,12 +395,16 @@ impl Store {
     self.writer_queue.lock().unwrap_or_else(|p| p.into_inner())
   }
 
-  /// Test hook: the next put holds the put lock `ms` longer, like a writer stuck on a page fault.
-  pub fn stall_in_lock(&self, ms: u64) -> StoreResult<()> {
+  /// Test hook: the next put holds the put lock `ms` longer, like a writer stuck on a page fault
+  /// (`Stall::Put`), or the next group commit waits `ms` before flushing, like a slow disk (`Stall::Flush`).
+  pub fn stall(&self, what: Stall, ms: u64) -> StoreResult<()> {
     if !self.config.test_hooks_enable {
-      return Err(StoreError::Config("stallInLock needs testHooksEnable".into()));
+      return Err(StoreError::Config("test stalls need testHooksEnable".into()));
     }
-    self.stall_next_put_ms.store(ms, Ordering::Release);
+    match what {
+      Stall::Put => self.stall_next_put_ms.store(ms, Ordering::Release),
+      Stall::Flush => self.stall_next_flush_ms.store(ms, Ordering::Release),
+    }
     Ok(())
   }
 

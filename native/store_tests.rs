@@ -154,7 +154,7 @@ fn illegal_messages_are_refused_and_create_nothing() {
 fn page_cache_busy_refuses_at_once_while_the_lock_is_held() {
   let dir = TempDir::new("store");
   let h = Harness::open(config(&dir, false));
-  h.store.stall_in_lock(1500).unwrap();
+  h.store.stall(crate::store::Stall::Put, 1500).unwrap();
   let stalled = h.store.submit(JobBytes::Owned(Vec::new()), true).unwrap();
   let deadline = Instant::now() + Duration::from_secs(5);
   while !h.store.is_os_page_cache_busy() {

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::allocate::{AllocError, PROGRESS_CHUNK_BYTES};
+use crate::allocate::{AllocError, WriterWindow};
 use crate::checkpoint::Checkpoint;
 use crate::consume_queue::{ConsumeQueue, Unit};
 use crate::crc32::crc32_masked;
@@ -119,7 +119,8 @@ pub struct WriterState {
   pending: Vec<(usize, i64)>,
   /// The last (topic, queue id) looked up and its slot: consecutive records nearly always share it.
   last_queue: (Vec<u8>, i32, usize),
-  last_progress_chunk: usize,
+  /// Pages mapped writable ahead of the write position.
+  window: WriterWindow,
 }
 
 impl WriterState {
@@ -132,7 +133,7 @@ impl WriterState {
       planned: Vec::new(),
       pending: Vec::new(),
       last_queue: (Vec::new(), -1, usize::MAX),
-      last_progress_chunk: usize::MAX,
+      window: WriterWindow::new(store.config.commit_log_pretouch_ahead_bytes as usize),
     };
     for queue in store.queues.all() {
       let slot = state.slots.len();
@@ -405,11 +406,7 @@ fn append_put(
   let end = pos + put.len();
   file.set_wrote(end, Some(store_timestamp));
   Checkpoint::advance(&store.last_dispatched_timestamp, store_timestamp);
-  let chunk = end / PROGRESS_CHUNK_BYTES;
-  if chunk != state.last_progress_chunk {
-    state.last_progress_chunk = chunk;
-    store.allocator.progress(&file, end);
-  }
+  state.window.advance(&store.allocator, &file, end);
   Stats::add(&store.stats.put_messages, count as u64);
   Stats::add(&store.stats.put_bytes, put.len() as u64);
   Ok(file.file_from_offset() + end as i64)
@@ -459,7 +456,7 @@ fn room_for(store: &Store, state: &mut WriterState, len: usize) -> Result<Arc<Ma
   }
   let next = next_segment(store)?;
   state.current = Some(next.clone());
-  state.last_progress_chunk = usize::MAX;
+  state.window.advance(&store.allocator, &next, 0);
   Ok(next)
 }
 

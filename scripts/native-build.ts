@@ -62,18 +62,43 @@ function missingDebianCrates(): string[] {
   return Object.keys(DEBIAN_CRATE_PACKAGES).filter((crate) => !present.some((d) => d.startsWith(`${crate}-`)))
 }
 
+/** What `ensureDebianCrates` needs to know about the machine (injectable for tests). */
+export interface DebianSystem {
+  missingCrates(): string[]
+  isRoot: boolean
+  isDebian: boolean
+  hasApt: boolean
+  aptInstall(packages: string[]): { status: number | null; output: string }
+}
+
+export function debianSystem(): DebianSystem {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  const install = (packages: string[]): { status: number | null; output: string } =>
+    run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { stdio: 'pipe', env })
+  return {
+    missingCrates: missingDebianCrates,
+    isRoot: typeof process.getuid === 'function' && process.getuid() === 0,
+    isDebian: existsSync('/etc/debian_version'),
+    hasApt: run('apt-get', ['--version'], { stdio: 'pipe' }).status === 0,
+    aptInstall: (packages) => {
+      const first = install(packages)
+      if (first.status === 0) return first
+      // A fresh machine may have no package lists yet.
+      run('apt-get', ['update'], { stdio: 'pipe', env })
+      return install(packages)
+    },
+  }
+}
+
 /**
  * Makes sure Debian's packaged crates are installed: installs them with apt when running as root on Debian,
  * otherwise says exactly what to install.
  */
-export function ensureDebianCrates(log: (line: string) => void): void {
-  const missing = missingDebianCrates()
+export function ensureDebianCrates(log: (line: string) => void, system: DebianSystem = debianSystem()): void {
+  const missing = system.missingCrates()
   if (missing.length === 0) return
   const packages = missing.map((c) => DEBIAN_CRATE_PACKAGES[c]!)
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
-  const isDebian = existsSync('/etc/debian_version')
-  const hasApt = run('apt-get', ['--version'], { stdio: 'pipe' }).status === 0
-  if (!(isRoot && isDebian && hasApt)) {
+  if (!(system.isRoot && system.isDebian && system.hasApt)) {
     throw new NativeBuildError(
       `crates.io cannot be reached, so ferrymq's native addon must build from Debian's packaged crates, ` +
         `which are not installed. Install them with:\n  sudo apt-get install ${packages.join(' ')}\n` +
@@ -81,14 +106,8 @@ export function ensureDebianCrates(log: (line: string) => void): void {
     )
   }
   log(`installing ${packages.join(' ')} with apt-get`)
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  let r = run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { stdio: 'pipe', env })
-  if (r.status !== 0) {
-    // A fresh machine may have no package lists yet.
-    run('apt-get', ['update'], { stdio: 'pipe', env })
-    r = run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { stdio: 'pipe', env })
-  }
-  if (r.status !== 0 || missingDebianCrates().length > 0) {
+  const r = system.aptInstall(packages)
+  if (r.status !== 0 || system.missingCrates().length > 0) {
     throw new NativeBuildError(`apt-get could not install ${packages.join(' ')}:\n${r.output.slice(-2000)}`)
   }
 }

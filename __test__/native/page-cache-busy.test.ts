@@ -25,7 +25,7 @@ describe('page-cache busy', () => {
     store = await openStore(smallStoreConfig(dir.path, { testHooksEnable: true, osPageCacheBusyTimeOutMills: 1000 }), log)
     expect((await store.putMessage(testMessage())).putMessageStatus).toBe('PUT_OK')
 
-    store.stallInLockForTest(2500)
+    store.stallForTest('put', 2500)
     const stuck = store.putMessage(testMessage())
     let ticks = 0
     const timer = setInterval(() => ticks++, 10)

@@ -203,3 +203,18 @@ describe('store faults', () => {
     expect(all).toEqual(acked)
   })
 })
+
+describe('sync flush timeout', () => {
+  it('answers FLUSH_DISK_TIMEOUT when the flush does not confirm within syncFlushTimeout, and keeps the message', async () => {
+    const dir = scratch()
+    const store = await open(dir.path, { flushDiskType: 'SYNC_FLUSH', syncFlushTimeout: 200, testHooksEnable: true })
+    expect((await store.putMessage(testMessage({ body: indexedBody(0) }))).putMessageStatus).toBe('PUT_OK')
+    store.stallForTest('flush', 1000)
+    const late = await store.putMessage(testMessage({ body: indexedBody(1) }))
+    expect(late.putMessageStatus).toBe('FLUSH_DISK_TIMEOUT')
+    expect(late.appendMessageResult!.logicsOffset).toBe(1)
+    await waitFor(() => store.getMaxOffsetInQueue('TopicTest', 0) === 2, { what: 'the late message to become durable' })
+    const r = await store.getMessage('g', 'TopicTest', 0, 0, 32)
+    expect(decodeMessages(r.buffer).map((m) => m.body.readUInt32BE(0))).toEqual([0, 1])
+  })
+})

@@ -174,8 +174,8 @@ export interface NativeBinding {
   close(handle: NativeStoreHandle): Promise<void>
   /** Plain (unmasked) CRC32. */
   crc32(buffer: Buffer): number
-  /** Test hook (needs `testHooksEnable`): hold the put lock `ms` without writing. */
-  stallInLock(handle: NativeStoreHandle, ms: number): void
+  /** Test hook (needs `testHooksEnable`): the next put holds the put lock, or the next group commit waits, `ms` longer. */
+  testStall(handle: NativeStoreHandle, what: 'put' | 'flush', ms: number): void
 }
 
 /** Every export and the number of arguments it requires. */
@@ -195,7 +195,7 @@ export const NATIVE_EXPORTS = {
   flush: 1,
   close: 1,
   crc32: 1,
-  stallInLock: 2,
+  testStall: 3,
 } as const satisfies Record<keyof NativeBinding, number>
 
 /** Event kinds in the `Float64Array`s passed to `onEvent` (native/events.rs). */

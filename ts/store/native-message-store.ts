@@ -228,15 +228,18 @@ export class NativeMessageStore implements MessageStore {
     if (this.closing) return Promise.resolve(refused('SERVICE_NOT_AVAILABLE'))
     if (msgs.length === 0) return Promise.resolve(refused('MESSAGE_ILLEGAL'))
     let maxBytes = 0
+    const topics: Buffer[] = []
     for (const msg of msgs) {
       const topic = this.checked(msg)
       if (topic === null) return Promise.resolve(refused('MESSAGE_ILLEGAL'))
+      topics.push(topic)
       maxBytes += JobBuilder.maxRecordBytes(msg, topic.length, this.storeHost.length)
     }
     this.builder.beginPut(maxBytes)
     let waitFlush = false
-    for (const msg of msgs) {
-      const problem = this.builder.writeRecord(msg, this.topicBytes.get(msg.topic)!)
+    for (let i = 0; i < msgs.length; i++) {
+      const msg = msgs[i]!
+      const problem = this.builder.writeRecord(msg, topics[i]!)
       if (problem) {
         this.builder.abandonPut()
         return Promise.resolve(refused(problem))
@@ -532,9 +535,12 @@ export class NativeMessageStore implements MessageStore {
     })
   }
 
-  /** Test hook: makes the native writer hold the put lock for `ms` (needs `testHooksEnable`). */
-  stallInLockForTest(ms: number): void {
-    this.native.stallInLock(this.handle, ms)
+  /**
+   * Test hook (needs `testHooksEnable`): the next put holds the put lock `ms` longer, as a writer stuck on a page
+   * fault would; or the next group commit waits `ms` before flushing, as a slow disk would.
+   */
+  stallForTest(what: 'put' | 'flush', ms: number): void {
+    this.native.testStall(this.handle, what, ms)
   }
 
   /**
