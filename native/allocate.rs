@@ -6,13 +6,14 @@
 //! touched memory). So one background thread, in this order of priority:
 //!
 //! 1. creates the segments the writer asks for (it always asks for the next *two*), reserving their space;
-//! 2. warms every created segment a chunk at a time: reads its pages into the page cache (`MADV_POPULATE_READ`,
-//!    clean zero pages in 2 MiB folios, nothing to write back) and drops the mapping again.
+//! 2. keeps the pages just ahead of the writer mapped writable (`MADV_POPULATE_WRITE`), so the writer's copies
+//!    take no faults (the writer itself unmaps what is behind it, see `writer.rs`, so that RSS stays small even
+//!    while this thread is held up, e.g. in `fallocate` under heavy writeback);
+//! 3. warms every created segment a chunk at a time: reads its pages into the page cache (`MADV_POPULATE_READ`,
+//!    clean zero pages, nothing to write back) and drops the mapping again.
 //!
-//! The writer then maps its own short window of those cached pages writable ahead of itself and unmaps what is
-//! behind ([`WriterWindow`]): cheap once the pages are cached, and done on the writer's own core rather than by a
-//! third busy thread on a two-core machine. The data never depends on any of this: populating and releasing only
-//! move pages in and out of this process's page tables.
+//! The data itself never depends on any of this: populating and releasing only move pages in and out of this
+//! process's page tables.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -20,7 +21,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::config::PAGE_SIZE;
 use crate::mapped_file::MappedFile;
 
 /// The writer reports its position each time it crosses a chunk boundary; warming also goes a chunk at a time.
@@ -41,6 +41,13 @@ pub enum AllocError {
   ShutDown,
 }
 
+/// Where the writer is in its current segment, and how far ahead of it pages are mapped.
+struct Window {
+  file: Arc<MappedFile>,
+  position: usize,
+  populated: usize,
+}
+
 /// A created segment whose pages are still being read into the page cache.
 struct Warming {
   file: Arc<MappedFile>,
@@ -55,6 +62,8 @@ struct State {
   /// The highest segment handed to the writer: nothing at or below it is ever created again.
   taken_max: Option<i64>,
   ready: BTreeMap<i64, Result<Arc<MappedFile>, AllocError>>,
+  /// The writer's latest position report, not yet acted on.
+  progress: Option<(Arc<MappedFile>, usize)>,
   warming: Vec<Warming>,
   shutdown: bool,
 }
@@ -69,13 +78,15 @@ pub struct Allocator {
   done: Condvar,
   /// Bytes of created segments not yet warmed (for stats and for benchmarks that wait for a warm store).
   pending_warm_bytes: AtomicU64,
-  /// Start offset of the writer's segment and the end of its writable window, so warming never unmaps it.
+  /// The writer's segment and position as of its last report. Checked right before mapping anything, so that a
+  /// late task never maps pages the writer has already passed (and unmapped).
   writer_file: AtomicI64,
-  writer_window_end: AtomicU64,
+  writer_position: AtomicU64,
 }
 
 enum Task {
   Create(i64),
+  Follow(Arc<MappedFile>, usize),
   Warm(Arc<MappedFile>, usize),
 }
 
@@ -91,7 +102,7 @@ impl Allocator {
       done: Condvar::new(),
       pending_warm_bytes: AtomicU64::new(0),
       writer_file: AtomicI64::new(-1),
-      writer_window_end: AtomicU64::new(0),
+      writer_position: AtomicU64::new(0),
     }
   }
 
@@ -138,11 +149,12 @@ impl Allocator {
     }
   }
 
-  /// Where the writer's writable window ends in its segment (called by the writer as the window moves).
-  pub fn note_writer_window(&self, file: &MappedFile, window_end: usize) {
+  /// The writer's position in its current segment (called when it crosses a chunk boundary or changes file).
+  pub fn progress(&self, file: &Arc<MappedFile>, position: usize) {
+    self.writer_position.store(position as u64, Ordering::Release);
     self.writer_file.store(file.file_from_offset(), Ordering::Release);
-    self.writer_window_end.store(window_end as u64, Ordering::Release);
-    // Wake the thread in case a segment waits to be warmed past the writer.
+    let mut s = self.lock();
+    s.progress = Some((file.clone(), position));
     self.work.notify_one();
   }
 
@@ -177,32 +189,41 @@ impl Allocator {
         s.creating = Some(offset);
         return Some(Task::Create(offset));
       }
-      // Warm the oldest segment first; skip what the writer has mapped or passed: it is in the page cache already.
-      let writer_file = self.writer_file.load(Ordering::Acquire);
-      let writer_end = self.writer_window_end.load(Ordering::Acquire) as usize;
+      if let Some((file, position)) = s.progress.take() {
+        return Some(Task::Follow(file, position));
+      }
+      // Warm the oldest segment first; skip what the writer has already passed.
+      let (writer_file, writer_position) = self.writer_at();
       s.warming.retain(|w| w.warmed < w.file.file_size() && !w.file.is_deleted());
       for w in s.warming.iter_mut() {
-        let offset = w.file.file_from_offset();
-        if offset == writer_file {
-          w.warmed = w.warmed.max(writer_end);
-        } else if offset < writer_file {
+        if writer_file == w.file.file_from_offset() {
+          w.warmed = w.warmed.max(writer_position);
+        } else if writer_file > w.file.file_from_offset() {
           w.warmed = w.file.file_size();
         }
       }
-      if let Some(w) = s.warming.iter_mut().find(|w| w.warmed < w.file.file_size()) {
-        let from = w.warmed;
-        w.warmed = (from + PROGRESS_CHUNK_BYTES).min(w.file.file_size());
-        let task = Task::Warm(w.file.clone(), from);
-        self.update_pending(&s);
-        return Some(task);
+      {
+        if let Some(w) = s.warming.iter_mut().find(|w| w.warmed < w.file.file_size()) {
+          let from = w.warmed;
+          w.warmed = (from + PROGRESS_CHUNK_BYTES).min(w.file.file_size());
+          let task = Task::Warm(w.file.clone(), from);
+          self.update_pending(&s);
+          return Some(task);
+        }
       }
       self.update_pending(&s);
       s = self.work.wait(s).unwrap_or_else(|p| p.into_inner());
     }
   }
 
+  fn writer_at(&self) -> (i64, usize) {
+    let file = self.writer_file.load(Ordering::Acquire);
+    (file, self.writer_position.load(Ordering::Acquire) as usize)
+  }
+
   /// The thread body.
   pub fn run(&self) {
+    let mut window: Option<Window> = None;
     while let Some(task) = self.next_task() {
       match task {
         Task::Create(offset) => {
@@ -216,13 +237,17 @@ impl Allocator {
           self.update_pending(&s);
           self.done.notify_all();
         }
+        Task::Follow(file, position) => self.follow(&mut window, file, position),
         Task::Warm(file, from) => {
           let len = PROGRESS_CHUNK_BYTES.min(file.file_size() - from);
-          // Reading the pages in leaves them clean in the page cache; the mapping is dropped right away, unless
-          // the writer has meanwhile mapped this chunk into its window.
+          // Reading the pages in leaves them clean in the page cache; the mapping is dropped right away.
           file.populate_read(from, len);
-          let writer_end = self.writer_window_end.load(Ordering::Acquire) as usize;
-          let in_window = self.writer_file.load(Ordering::Acquire) == file.file_from_offset() && from < writer_end;
+          // Keep the mapping only where the writer is about to write; anything behind it must go, or it would
+          // stay mapped (RSS) long after the writer left.
+          let (writer_file, writer_position) = self.writer_at();
+          let in_window = writer_file == file.file_from_offset()
+            && from + len > writer_position
+            && window.as_ref().is_some_and(|w| Arc::ptr_eq(&w.file, &file) && from < w.populated);
           if !in_window {
             file.release(from, len);
           }
@@ -244,49 +269,28 @@ impl Allocator {
     }
     Ok(Arc::new(file))
   }
-}
 
-/// The writer's writable window in its current segment: pages up to `ahead` bytes past the write position are
-/// mapped writable (`MADV_POPULATE_WRITE`) so appends take no faults, and pages more than a chunk behind are
-/// unmapped (`MADV_DONTNEED`) so RSS stays small. Moves a chunk at a time.
-pub struct WriterWindow {
-  ahead: usize,
-  file: Option<Arc<MappedFile>>,
-  populated: usize,
-  released: usize,
-}
-
-impl WriterWindow {
-  pub fn new(ahead: usize) -> WriterWindow {
-    WriterWindow { ahead, file: None, populated: 0, released: 0 }
-  }
-
-  /// Called after each append with the write position in `file`; does work only when a chunk boundary is crossed.
-  pub fn advance(&mut self, allocator: &Allocator, file: &Arc<MappedFile>, position: usize) {
-    let same = self.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, file));
+  /// Moves the writable window ahead of the writer.
+  fn follow(&self, window: &mut Option<Window>, file: Arc<MappedFile>, position: usize) {
+    let same = window.as_ref().is_some_and(|w| Arc::ptr_eq(&w.file, &file));
     if !same {
-      if let Some(old) = self.file.take() {
-        old.release(self.released, old.file_size() - self.released);
-      }
-      self.file = Some(file.clone());
-      self.populated = CREATE_POPULATE_BYTES.min(file.file_size());
-      self.released = 0;
-    } else if position + self.ahead <= self.populated && position < self.released + 2 * PROGRESS_CHUNK_BYTES {
+      *window = Some(Window { file: file.clone(), position, populated: CREATE_POPULATE_BYTES.min(self.ahead_bytes) });
+    }
+    let Some(w) = window.as_mut() else { return };
+    // A report that waited behind slower work may be stale: map only ahead of where the writer is now.
+    let (writer_file, writer_position) = self.writer_at();
+    if writer_file != file.file_from_offset() {
       return;
     }
-    let size = file.file_size();
-    let target = ((position + self.ahead).div_ceil(PROGRESS_CHUNK_BYTES) * PROGRESS_CHUNK_BYTES).min(size);
-    if self.ahead > 0 && target > self.populated {
-      let from = self.populated.max(position);
-      file.populate(from, target - from);
-      self.populated = target;
-      allocator.note_writer_window(file, target);
-    }
-    let page = PAGE_SIZE as usize;
-    let release_to = position.saturating_sub(PROGRESS_CHUNK_BYTES) / page * page;
-    if release_to > self.released {
-      file.release(self.released, release_to - self.released);
-      self.released = release_to;
+    let position = position.max(writer_position);
+    w.position = position;
+    if self.ahead_bytes > 0 {
+      let target = (position + self.ahead_bytes).min(self.file_size);
+      if target > w.populated {
+        let from = w.populated.max(position);
+        w.file.populate(from, target - from);
+        w.populated = target;
+      }
     }
   }
 }
@@ -320,8 +324,7 @@ mod tests {
       std::thread::sleep(Duration::from_millis(5));
     }
     assert!(f.is_resident(0, size), "every page is in the page cache");
-    let mut window = WriterWindow::new(64 * 1024);
-    window.advance(&a, &f, 2 * PROGRESS_CHUNK_BYTES);
+    a.progress(&f, 2 * PROGRESS_CHUNK_BYTES);
     a.shutdown();
     worker.join().unwrap();
   }

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::allocate::{AllocError, WriterWindow};
+use crate::allocate::{AllocError, PROGRESS_CHUNK_BYTES};
 use crate::checkpoint::Checkpoint;
 use crate::consume_queue::{ConsumeQueue, Unit};
 use crate::crc32::crc32_masked;
@@ -119,8 +119,10 @@ pub struct WriterState {
   pending: Vec<(usize, i64)>,
   /// The last (topic, queue id) looked up and its slot: consecutive records nearly always share it.
   last_queue: (Vec<u8>, i32, usize),
-  /// Pages mapped writable ahead of the write position.
-  window: WriterWindow,
+  /// The progress chunk last reported to the allocator (which keeps pages ahead of the writer mapped).
+  last_progress_chunk: usize,
+  /// Pages of the current segment below this are unmapped (the data stays in the page cache).
+  released: usize,
 }
 
 impl WriterState {
@@ -133,7 +135,8 @@ impl WriterState {
       planned: Vec::new(),
       pending: Vec::new(),
       last_queue: (Vec::new(), -1, usize::MAX),
-      window: WriterWindow::new(store.config.commit_log_pretouch_ahead_bytes as usize),
+      last_progress_chunk: usize::MAX,
+      released: 0,
     };
     for queue in store.queues.all() {
       let slot = state.slots.len();
@@ -406,7 +409,20 @@ fn append_put(
   let end = pos + put.len();
   file.set_wrote(end, Some(store_timestamp));
   Checkpoint::advance(&store.last_dispatched_timestamp, store_timestamp);
-  state.window.advance(&store.allocator, &file, end);
+  let chunk = end / PROGRESS_CHUNK_BYTES;
+  if chunk != state.last_progress_chunk {
+    state.last_progress_chunk = chunk;
+    store.allocator.progress(&file, end);
+    // Unmap what is more than a chunk behind: a cheap madvise that keeps RSS bounded however much is written.
+    // The range starts a little before the last one, which also catches a chunk the pre-touch thread mapped
+    // just as the writer passed it.
+    let release_to = (chunk.saturating_sub(1)) * PROGRESS_CHUNK_BYTES;
+    if release_to > state.released {
+      let from = state.released.saturating_sub(2 * PROGRESS_CHUNK_BYTES);
+      file.release(from, release_to - from);
+      state.released = release_to;
+    }
+  }
   Stats::add(&store.stats.put_messages, count as u64);
   Stats::add(&store.stats.put_bytes, put.len() as u64);
   Ok(file.file_from_offset() + end as i64)
@@ -452,11 +468,13 @@ fn room_for(store: &Store, state: &mut WriterState, len: usize) -> Result<Arc<Ma
     // SAFETY: writer-only; a BLANK header always fits because every put leaves 8 bytes free.
     record::write_blank(unsafe { file.slice_mut(pos, END_FILE_MIN_BLANK_LENGTH) }, remaining);
     file.set_wrote(file.file_size(), None);
+    file.release(0, file.file_size());
     state.current = None;
   }
   let next = next_segment(store)?;
   state.current = Some(next.clone());
-  state.window.advance(&store.allocator, &next, 0);
+  state.last_progress_chunk = usize::MAX;
+  state.released = 0;
   Ok(next)
 }
 
@@ -466,7 +484,14 @@ fn next_segment(store: &Store) -> Result<Arc<MappedFile>, PutStatus> {
   store.allocator.request(offset);
   store.allocator.request(offset + size);
   let timeout = Duration::from_millis(store.config.allocate_mapped_file_timeout_ms);
-  match store.allocator.take(offset, timeout) {
+  let mut outcome = store.allocator.take(offset, timeout);
+  if matches!(outcome, Err(AllocError::Failed { .. })) {
+    // That failure may be from an earlier attempt made ahead of time (the disk was full then): try once more
+    // now, so that a put fails only if the segment cannot be created at this moment.
+    store.allocator.request(offset);
+    outcome = store.allocator.take(offset, timeout);
+  }
+  match outcome {
     Ok(file) => {
       store.commit_log.push(file.clone());
       Ok(file)

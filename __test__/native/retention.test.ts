@@ -91,7 +91,10 @@ describe('retention', () => {
     await waitFor(() => store.stats().diskFull, { what: 'the disk-full flag' })
     expect((await store.putMessage(testMessage())).putMessageStatus).toBe('SERVICE_NOT_AVAILABLE')
     expect((await store.getMessage('g', 'TopicTest', 0, 0, 4)).status).toBe('FOUND')
-    expect(log.lines.some((l) => l.level === 'error' && l.msg?.startsWith('disk usage above the warning level'))).toBe(true)
+    // The notice travels on the event channel, so it may land a moment after the flag is visible.
+    await waitFor(() => log.lines.some((l) => l.level === 'error' && l.msg?.startsWith('disk usage above the warning level')), {
+      what: 'the disk-full notice',
+    })
     rmSync(ballast)
     await waitFor(() => !store.stats().diskFull, { what: 'the disk-full flag to clear' })
     expect((await store.putMessage(testMessage())).putMessageStatus).toBe('PUT_OK')

@@ -11,7 +11,7 @@
  * --rss-gib N (default 4), --dir DIR (default the OS temp dir).
  */
 import { execFileSync } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -78,9 +78,22 @@ function rssMiB(): number {
   return process.memoryUsage.rss() / (1024 * 1024)
 }
 
+/** Anonymous and file-backed RSS in MiB (Linux), to tell the JavaScript heap from mapped store files. */
+function rssParts(): { anonMiB: number; fileMiB: number } {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8')
+    const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+    return { anonMiB: Math.round(kb('RssAnon') / 1024), fileMiB: Math.round(kb('RssFile') / 1024) }
+  } catch {
+    return { anonMiB: 0, fileMiB: 0 }
+  }
+}
+
 interface Measured {
   msgsPerS: number
   rssMaxMiB: number
+  /** The anonymous / file-backed split at the maximum. */
+  rssAtMax?: { anonMiB: number; fileMiB: number }
 }
 
 /** Keeps `inFlight` messages in flight as puts of `batch` messages until `total` were stored. */
@@ -96,7 +109,14 @@ async function drive(
   for (let i = 0; i + batch <= messages.length; i += batch) batches.push(messages.slice(i, i + batch))
   let sent = 0
   let rssMaxMiB = rssMiB()
-  const sampler = setInterval(() => (rssMaxMiB = Math.max(rssMaxMiB, rssMiB())), 50)
+  let rssAtMax = rssParts()
+  const sampler = setInterval(() => {
+    const now = rssMiB()
+    if (now > rssMaxMiB) {
+      rssMaxMiB = now
+      rssAtMax = rssParts()
+    }
+  }, 50)
   const started = performance.now()
   await new Promise<void>((resolve, reject) => {
     let done = 0
@@ -124,7 +144,7 @@ async function drive(
   const seconds = (performance.now() - started) / 1000
   clearInterval(sampler)
   rssMaxMiB = Math.max(rssMaxMiB, rssMiB())
-  return { msgsPerS: total / seconds, rssMaxMiB }
+  return { msgsPerS: total / seconds, rssMaxMiB, rssAtMax }
 }
 
 async function storeRun(config: Partial<MessageStoreConfig>, messages: MessageExtBrokerInner[], total: number, batch: number): Promise<Measured> {
@@ -250,6 +270,8 @@ async function main(): Promise<void> {
   results.rss_gib_appended = RSS_GIB
   results.rss_run_msgs_per_s = Math.round(rssRun.msgsPerS)
   results.rss_max_mib = Math.round(rssRun.rssMaxMiB)
+  results.rss_max_anon_mib = rssRun.rssAtMax?.anonMiB ?? 0
+  results.rss_max_file_mib = rssRun.rssAtMax?.fileMiB ?? 0
   const crc = crcBench()
   results.crc_native_mb_per_s = Math.round(crc.nativeMBps)
   results.crc_zlib_mb_per_s = Math.round(crc.zlibMBps)
