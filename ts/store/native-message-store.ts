@@ -140,6 +140,8 @@ export class NativeMessageStore implements MessageStore {
   private readonly storeHost: Buffer
   private readonly maxMessageSize: number
   private readonly topicBytes = new Map<string, Buffer>()
+  private lastTopicName = ''
+  private lastTopicBytes: Buffer | null = null
   private readonly pending = new Map<number, PendingJob>()
   /** Puts encoded in this turn, not yet submitted. */
   private turnPuts: PendingPut[] = []
@@ -282,8 +284,14 @@ export class NativeMessageStore implements MessageStore {
 
   /** The encoded topic, or `null` if the store must refuse it. Validated once per distinct topic. */
   private topic(name: string): Buffer | null {
+    // Consecutive messages nearly always share a topic: skip the map lookup for a repeat.
+    if (name === this.lastTopicName) return this.lastTopicBytes
     const cached = this.topicBytes.get(name)
-    if (cached) return cached
+    if (cached) {
+      this.lastTopicName = name
+      this.lastTopicBytes = cached
+      return cached
+    }
     const problem = topicProblem(name)
     if (problem) {
       this.log.debug({ topic: printable(name) }, `refused put: ${problem}`)
