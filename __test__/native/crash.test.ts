@@ -9,9 +9,9 @@ import { createInterface } from 'node:readline'
 
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { decodeMessages } from '../../ts/common/message/message-record.js'
 import { NativeMessageStore } from '../../ts/store/native-message-store.js'
 import { indexedBody, testMessage } from '../helpers/messages.js'
+import { readQueue } from '../helpers/read-queue.js'
 import { tempDir, type TempDir } from '../helpers/temp-dir.js'
 
 const ACKS_BEFORE_KILL = 3000
@@ -30,18 +30,6 @@ async function appendThenKill(dir: string, flushDiskType: string): Promise<Map<n
   }
   expect(await exited).toBe('SIGKILL')
   return acked
-}
-
-async function readQueue(store: NativeMessageStore): Promise<ReturnType<typeof decodeMessages>> {
-  const out: ReturnType<typeof decodeMessages> = []
-  let offset = 0
-  for (;;) {
-    const r = await store.getMessage('g', 'TopicTest', 0, offset, 32)
-    if (r.status !== 'FOUND') break
-    out.push(...decodeMessages(r.buffer))
-    offset = r.nextBeginOffset
-  }
-  return out
 }
 
 describe('crash recovery', () => {

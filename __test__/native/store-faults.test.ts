@@ -9,6 +9,7 @@ import { decodeMessages } from '../../ts/common/message/message-record.js'
 import type { NativeMessageStore } from '../../ts/store/native-message-store.js'
 import { indexedBody, testMessage } from '../helpers/messages.js'
 import { openStore, recordingLogger, smallStoreConfig } from '../helpers/open-store.js'
+import { bodyIndexes, readQueue } from '../helpers/read-queue.js'
 import { tempDir, type TempDir } from '../helpers/temp-dir.js'
 import { mountTmpfs } from '../helpers/tmpfs.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -151,15 +152,7 @@ describe('store faults', () => {
     const resumed = await store.putMessage(testMessage({ body: indexedBody(999, 1000) }))
     expect(resumed.putMessageStatus).toBe('PUT_OK')
     acked.push(999)
-    const all: number[] = []
-    let offset = 0
-    for (;;) {
-      const r = await store.getMessage('g', 'TopicTest', 0, offset, 32)
-      if (r.status !== 'FOUND') break
-      all.push(...decodeMessages(r.buffer).map((m) => m.body.readUInt32BE(0)))
-      offset = r.nextBeginOffset
-    }
-    expect(all).toEqual(acked)
+    expect(bodyIndexes(await readQueue(store))).toEqual(acked)
   })
 
   it('on a full disk answers CREATE_MAPPED_FILE_FAILED, keeps reads and acknowledged data, and resumes once space frees', async () => {
@@ -192,15 +185,7 @@ describe('store faults', () => {
     open = false
     const reopened = await openStore(smallStoreConfig(storeDir))
     cleanups.push(() => reopened.shutdown())
-    const all: number[] = []
-    let offset = 0
-    for (;;) {
-      const r = await reopened.getMessage('g', 'TopicTest', 0, offset, 32)
-      if (r.status !== 'FOUND') break
-      all.push(...decodeMessages(r.buffer).map((m) => m.body.readUInt32BE(0)))
-      offset = r.nextBeginOffset
-    }
-    expect(all).toEqual(acked)
+    expect(bodyIndexes(await readQueue(reopened))).toEqual(acked)
   })
 })
 

@@ -10,6 +10,7 @@ import { decodeMessageId } from '../../ts/common/message/message-id.js'
 import type { NativeMessageStore } from '../../ts/store/native-message-store.js'
 import { indexedBody, testMessage } from '../helpers/messages.js'
 import { openStore, smallStoreConfig } from '../helpers/open-store.js'
+import { readQueue } from '../helpers/read-queue.js'
 import { tempDir, type TempDir } from '../helpers/temp-dir.js'
 
 const PERMUTATIONS = [
@@ -18,18 +19,6 @@ const PERMUTATIONS = [
   { name: 'sync flush, tiny files', flushDiskType: 'SYNC_FLUSH', commitLog: 16 * 1024, cqUnits: 10 },
   { name: 'sync flush, roomy files', flushDiskType: 'SYNC_FLUSH', commitLog: 4 * 1024 * 1024, cqUnits: 100_000 },
 ] as const
-
-async function readAll(store: NativeMessageStore, topic: string, queueId: number): Promise<ReturnType<typeof decodeMessages>> {
-  const out: ReturnType<typeof decodeMessages> = []
-  let offset = store.getMinOffsetInQueue(topic, queueId)
-  for (;;) {
-    const r = await store.getMessage('g', topic, queueId, offset, 32)
-    if (r.status !== 'FOUND') break
-    out.push(...decodeMessages(r.buffer))
-    offset = r.nextBeginOffset
-  }
-  return out
-}
 
 describe.each(PERMUTATIONS)('NativeMessageStore ($name)', (p) => {
   let dir: TempDir
@@ -61,7 +50,7 @@ describe.each(PERMUTATIONS)('NativeMessageStore ($name)', (p) => {
     })
     const offsets = results.map((r) => r.appendMessageResult!.wroteOffset)
     expect([...offsets].sort((a, b) => a - b)).toEqual(offsets)
-    const messages = await readAll(store, 'TopicTest', 0)
+    const messages = await readQueue(store, 'TopicTest', 0)
     expect(messages).toHaveLength(n)
     messages.forEach((m, i) => {
       expect(m.queueOffset).toBe(i)
@@ -86,7 +75,7 @@ describe.each(PERMUTATIONS)('NativeMessageStore ($name)', (p) => {
     const offsets = a.commitLogOffsets
     for (let i = 1; i < 5; i++) expect(offsets[i]! - offsets[i - 1]!).toBe(offsets[1]! - offsets[0]!)
     expect(decodeMessageId(a.msgIds[2]!)!.commitLogOffset).toBe(offsets[2])
-    const messages = await readAll(store, 'TopicTest', 0)
+    const messages = await readQueue(store, 'TopicTest', 0)
     expect(messages.map((m) => m.queueOffset)).toEqual([0, 1, 2, 3, 4, 5])
   })
 
@@ -166,7 +155,7 @@ describe.each(PERMUTATIONS)('NativeMessageStore ($name)', (p) => {
     expect(store.recovery.damage).toBeNull()
     const r = await store.putMessage(testMessage({ body: indexedBody(50, 500) }))
     expect(r.appendMessageResult!.logicsOffset).toBe(50)
-    const all = await readAll(store, 'TopicTest', 0)
+    const all = await readQueue(store, 'TopicTest', 0)
     expect(all.map((m) => m.body.readUInt32BE(0))).toEqual(Array.from({ length: 51 }, (_, i) => i))
   })
 
