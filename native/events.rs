@@ -8,8 +8,6 @@
 
 pub const EVENT_APPEND: f64 = 1.0;
 pub const EVENT_NOTICE: f64 = 2.0;
-/// Values in an APPEND event before the first put.
-pub const APPEND_HEADER_LEN: usize = 5;
 
 /// Something TypeScript should log or count; `a`, `b`, `c` depend on the code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -218,7 +218,7 @@ fn get_message(args: &Args) -> JsResult<Value> {
   let env = args.env();
   let native = live_store(args, 0)?;
   let topic = args.string(1, "topic")?;
-  let queue_id = args.i64(2, "queueId")? as i32;
+  let queue_id = args.i32(2, "queueId")?;
   let offset = args.i64(3, "offset")?;
   let max_msg_nums = args.i64(4, "maxMsgNums")?.max(1) as usize;
   let max_total_bytes = args.i64(5, "maxTotalBytes")?.max(1) as usize;
@@ -296,7 +296,7 @@ fn offset_by_time(args: &Args) -> JsResult<Value> {
   let env = args.env();
   let native = live_store(args, 0)?;
   let topic = args.string(1, "topic")?;
-  let queue_id = args.i64(2, "queueId")? as i32;
+  let queue_id = args.i32(2, "queueId")?;
   let ts = args.i64(3, "timestamp")?;
   let boundary = if env.get_bool(args.get(4), "upper")? { Boundary::Upper } else { Boundary::Lower };
   let store = native.store.clone();
@@ -311,7 +311,7 @@ fn offset_by_time(args: &Args) -> JsResult<Value> {
 fn earliest_message_time(args: &Args) -> JsResult<Value> {
   let native = live_store(args, 0)?;
   let topic = args.string(1, "topic")?;
-  let queue_id = args.i64(2, "queueId")? as i32;
+  let queue_id = args.i32(2, "queueId")?;
   let store = native.store.clone();
   args.env().spawn_work(
     "ferrymq-earliest-time",
@@ -325,7 +325,7 @@ fn queue_offsets(args: &Args) -> JsResult<Value> {
   let env = args.env();
   let native = live_store(args, 0)?;
   let topic = args.string(1, "topic")?;
-  let queue_id = args.i64(2, "queueId")? as i32;
+  let queue_id = args.i32(2, "queueId")?;
   let (min, max) = match native.store.queues.get(&topic, queue_id) {
     Some(q) => (q.min_offset(), reader::visible_max_offset(&native.store, &q)),
     None => (0, 0),

@@ -34,6 +34,8 @@ use crate::java::java_string_hash;
 pub const MAGIC_V1: i32 = 0xDAA3_20A7_u32 as i32;
 pub const MAGIC_V2: i32 = 0xDAA3_20AB_u32 as i32;
 pub const BLANK_MAGIC: i32 = 0xCBD4_3194_u32 as i32;
+/// The shortest record: V1 magic, IPv4 hosts, empty body, topic and properties.
+pub const RECORD_LENGTH_MIN: usize = 91;
 /// A segment always keeps room for a BLANK header after the last record.
 pub const END_FILE_MIN_BLANK_LENGTH: usize = 8;
 

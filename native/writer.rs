@@ -22,7 +22,7 @@ use crate::allocate::{AllocError, PROGRESS_CHUNK_BYTES};
 use crate::checkpoint::Checkpoint;
 use crate::consume_queue::{ConsumeQueue, Unit};
 use crate::crc32::crc32_masked;
-use crate::events::{notice, Notice, APPEND_HEADER_LEN, EVENT_APPEND};
+use crate::events::{notice, Notice, EVENT_APPEND};
 use crate::flush::FlushRequest;
 use crate::index_file::key_hash;
 use crate::mapped_file::MappedFile;
@@ -210,7 +210,9 @@ fn process(store: &Store, state: &mut WriterState, job: AppendJob) {
     let count = u32::from_le_bytes([bytes[cursor], bytes[cursor + 1], bytes[cursor + 2], bytes[cursor + 3]]) as usize;
     let len = u32::from_le_bytes([bytes[cursor + 4], bytes[cursor + 5], bytes[cursor + 6], bytes[cursor + 7]]) as usize;
     let start = cursor + PUT_HEADER_LEN;
-    if start + len > bytes.len() {
+    // A put that does not fit the job, or claims more records than its bytes can hold, means the job itself is
+    // malformed: stop here (TypeScript answers the puts it gets no status for with UNKNOWN_ERROR).
+    if start + len > bytes.len() || count * record::RECORD_LENGTH_MIN > len {
       break;
     }
     status_positions.push(event.len());
@@ -242,10 +244,10 @@ fn process(store: &Store, state: &mut WriterState, job: AppendJob) {
     Stats::add(&store.stats.slow_puts, 1);
     notice(&*store.events, Notice::SlowPut, elapsed.as_millis() as f64, records_total as f64, 0.0);
   }
+  // The header laid out in events.rs: [kind, len, ticket, elapsedInLockUs, putCount].
   event[1] = event.len() as f64;
   event[3] = elapsed.as_micros() as f64;
   event[4] = status_positions.len() as f64;
-  debug_assert_eq!(APPEND_HEADER_LEN, 5);
   Stats::add(&store.stats.put_jobs, 1);
   let needs_flush = store.config.flush_sync && job.wait_flush && end_offset > 0;
   if needs_flush {

@@ -61,6 +61,19 @@ describe('store faults', () => {
     expect(store.stats().commitLogMaxOffset).toBe(0)
   })
 
+  it('refuses a queue id that does not fit 32 bits instead of wrapping it onto another queue', async () => {
+    const dir = scratch()
+    const store = await open(dir.path)
+    await store.putMessage(testMessage({ queueId: 1 }))
+    await expect(store.getMessage('g', 'TopicTest', 2 ** 32 + 1, 0, 1)).rejects.toMatchObject({
+      nativeCode: 'FERRYMQ_INVALID_ARG',
+      message: expect.stringContaining('queueId must fit in 32 bits'),
+    })
+    expect(() => store.getMaxOffsetInQueue('TopicTest', 2 ** 32 + 1)).toThrow(
+      expect.objectContaining({ code: 'RMQ_ERR_STORE', nativeCode: 'FERRYMQ_INVALID_ARG' }),
+    )
+  })
+
   it('refuses properties longer than 32767 bytes with PROPERTIES_SIZE_EXCEEDED', async () => {
     const dir = scratch()
     const store = await open(dir.path)

@@ -479,6 +479,12 @@ impl Args {
     self.env.get_i64(self.get(i), what)
   }
 
+  /// An integer argument that must fit a Java int (queue ids, levels).
+  pub fn i32(&self, i: usize, what: &str) -> JsResult<i32> {
+    let n = self.i64(i, what)?;
+    i32::try_from(n).map_err(|_| JsError::type_error(format!("{what} must fit in 32 bits, got {n}")))
+  }
+
   pub fn string(&self, i: usize, what: &str) -> JsResult<String> {
     self.env.get_string(self.get(i), what)
   }

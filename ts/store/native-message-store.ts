@@ -410,13 +410,10 @@ export class NativeMessageStore implements MessageStore {
     maxMsgNums: number,
     filter?: MessageFilter | null,
   ): Promise<GetMessageResult> {
-    let r: NativeGetResult | Promise<NativeGetResult>
-    try {
-      r = this.native.getMessage(this.handle, topic, queueId, offset, maxMsgNums, GET_MESSAGE_BYTES_MAX, filter?.tagCodes ?? null)
-    } catch (err) {
-      throw toStoreError(err)
-    }
-    const result = r instanceof Promise ? await r.catch((err: unknown) => Promise.reject(toStoreError(err))) : r
+    const tagCodes = filter?.tagCodes ?? null
+    const r = this.call((n, h) => n.getMessage(h, topic, queueId, offset, maxMsgNums, GET_MESSAGE_BYTES_MAX, tagCodes))
+    // Answered at once when the bytes were in the page cache; otherwise read on the libuv pool.
+    const result: NativeGetResult = r instanceof Promise ? await this.callAsync(() => r) : r
     const buffer = result.bufferLength === result.buffer.length ? result.buffer : result.buffer.subarray(0, result.bufferLength)
     return new GetMessageResult(
       getMessageStatusOf(result.status),
@@ -429,30 +426,42 @@ export class NativeMessageStore implements MessageStore {
     )
   }
 
+  /** Calls the addon, turning what it throws into a `StoreError`. */
+  private call<T>(f: (native: NativeBinding, handle: NativeStoreHandle) => T): T {
+    try {
+      return f(this.native, this.handle)
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
+  /** `call` for the addon's promise-returning functions: sync throws and rejections both become `StoreError`s. */
+  private async callAsync<T>(f: (native: NativeBinding, handle: NativeStoreHandle) => T | Promise<T>): Promise<T> {
+    try {
+      return await f(this.native, this.handle)
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+
   getMinOffsetInQueue(topic: string, queueId: number): number {
-    return this.native.queueOffsets(this.handle, topic, queueId)[0]!
+    return this.call((n, h) => n.queueOffsets(h, topic, queueId))[0]!
   }
 
   getMaxOffsetInQueue(topic: string, queueId: number): number {
-    return this.native.queueOffsets(this.handle, topic, queueId)[1]!
+    return this.call((n, h) => n.queueOffsets(h, topic, queueId))[1]!
   }
 
-  async getOffsetInQueueByTime(topic: string, queueId: number, timestamp: number, boundary: 'LOWER' | 'UPPER' = 'LOWER'): Promise<number> {
-    return this.native.offsetByTime(this.handle, topic, queueId, timestamp, boundary === 'UPPER').catch((err: unknown) => {
-      throw toStoreError(err)
-    })
+  getOffsetInQueueByTime(topic: string, queueId: number, timestamp: number, boundary: 'LOWER' | 'UPPER' = 'LOWER'): Promise<number> {
+    return this.callAsync((n, h) => n.offsetByTime(h, topic, queueId, timestamp, boundary === 'UPPER'))
   }
 
-  async getEarliestMessageTime(topic: string, queueId: number): Promise<number> {
-    return this.native.earliestMessageTime(this.handle, topic, queueId).catch((err: unknown) => {
-      throw toStoreError(err)
-    })
+  getEarliestMessageTime(topic: string, queueId: number): Promise<number> {
+    return this.callAsync((n, h) => n.earliestMessageTime(h, topic, queueId))
   }
 
-  async selectOneMessageByOffset(commitLogOffset: number): Promise<Buffer | null> {
-    return this.native.readAt(this.handle, commitLogOffset).catch((err: unknown) => {
-      throw toStoreError(err)
-    })
+  selectOneMessageByOffset(commitLogOffset: number): Promise<Buffer | null> {
+    return this.callAsync((n, h) => n.readAt(h, commitLogOffset))
   }
 
   async lookMessageByOffset(commitLogOffset: number): Promise<MessageExt | null> {
@@ -461,16 +470,14 @@ export class NativeMessageStore implements MessageStore {
   }
 
   async queryMessage(topic: string, key: string, maxNum: number, begin: number, end: number): Promise<QueryMessageResult> {
-    const found = await this.native.queryByKey(this.handle, topic, key, maxNum, begin, end).catch((err: unknown) => {
-      throw toStoreError(err)
-    })
+    const found = await this.callAsync((n, h) => n.queryByKey(h, topic, key, maxNum, begin, end))
     const messages: MessageExt[] = []
     for (const { record } of found) {
       const m = decodeMessage(record, 0, { decompressBody: false })
       // The index compares hashes only: keep what really has this key.
       if (m && m.topic === topic && (messageUniqKey(m) === key || messageKeys(m).includes(key))) messages.push(m)
     }
-    const s = this.native.stats(this.handle)
+    const s = this.call((n, h) => n.stats(h))
     return {
       messages,
       indexLastUpdateTimestamp: s.checkpointPhysicMsgTimestamp,
@@ -479,27 +486,27 @@ export class NativeMessageStore implements MessageStore {
   }
 
   getMinPhyOffset(): number {
-    return this.native.stats(this.handle).commitLogMinOffset
+    return this.call((n, h) => n.stats(h)).commitLogMinOffset
   }
 
   getMaxPhyOffset(): number {
-    return this.native.stats(this.handle).commitLogMaxOffset
+    return this.call((n, h) => n.stats(h)).commitLogMaxOffset
   }
 
   queues(): QueueInfo[] {
-    return this.native.queues(this.handle)
+    return this.call((n, h) => n.queues(h))
   }
 
   residency(commitLogOffset: number, length: number): number {
-    return this.native.residency(this.handle, commitLogOffset, length)
+    return this.call((n, h) => n.residency(h, commitLogOffset, length))
   }
 
   isOSPageCacheBusy(): boolean {
-    return this.native.stats(this.handle).pageCacheBusy === 1
+    return this.call((n, h) => n.stats(h)).pageCacheBusy === 1
   }
 
   stats(): StoreStats {
-    const s: NativeStoreStats = this.native.stats(this.handle)
+    const s: NativeStoreStats = this.call((n, h) => n.stats(h))
     return {
       putMessages: s.putMessages,
       putBytes: s.putBytes,
@@ -531,16 +538,12 @@ export class NativeMessageStore implements MessageStore {
     }
   }
 
-  async flush(): Promise<number> {
-    return this.native.flush(this.handle).catch((err: unknown) => {
-      throw toStoreError(err)
-    })
+  flush(): Promise<number> {
+    return this.callAsync((n, h) => n.flush(h))
   }
 
-  async cleanExpiredFiles(): Promise<CleanReport> {
-    return this.native.clean(this.handle).catch((err: unknown) => {
-      throw toStoreError(err)
-    })
+  cleanExpiredFiles(): Promise<CleanReport> {
+    return this.callAsync((n, h) => n.clean(h))
   }
 
   /**
@@ -548,7 +551,7 @@ export class NativeMessageStore implements MessageStore {
    * fault would; or the next group commit waits `ms` before flushing, as a slow disk would.
    */
   stallForTest(what: 'put' | 'flush', ms: number): void {
-    this.native.testStall(this.handle, what, ms)
+    this.call((n, h) => n.testStall(h, what, ms))
   }
 
   /**
@@ -564,11 +567,7 @@ export class NativeMessageStore implements MessageStore {
         this.drained = resolve
       })
     }
-    try {
-      await this.native.close(this.handle)
-    } catch (err) {
-      throw toStoreError(err)
-    }
+    await this.callAsync((n, h) => n.close(h))
     this.log.info({}, 'store closed')
   }
 }
