@@ -18,6 +18,19 @@ export default defineConfig({
         extends: true,
         test: { name: 'native', include: ['__test__/native/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000 },
       },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['__test__/integration/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'interop', include: ['__test__/interop/**/*.test.ts'], testTimeout: 180_000, hookTimeout: 60_000 },
+      },
     ],
   },
 })

@@ -17,3 +17,16 @@ export const STORE_SLAB_BYTES = 4 * 1024 * 1024
 export const STORE_JOB_BYTES_MAX = 32 * 1024
 /** Pull results are capped at this many bytes (the store's fixed cap in RocketMQ). */
 export const GET_MESSAGE_BYTES_MAX = 128 * 1024 * 1024
+
+/** Largest frame, length word included (`NettyDecoder`, `com.rocketmq.remoting.frameMaxLength`: 16 MiB). */
+export const FRAME_BYTES_MAX = 16 * 1024 * 1024
+/** Smallest frame after the length word: the header word alone. */
+export const FRAME_BODY_BYTES_MIN = 4
+/** The header length is a 24-bit field of the header word. */
+export const HEADER_BYTES_MAX = 0xffffff
+/** Ext fields per header: far above what any request carries (the V2 send header has 14). */
+export const EXT_FIELDS_MAX = 1024
+/** Stop reading a connection's requests while this many response bytes wait to be written to it. */
+export const CONNECTION_WRITE_BYTES_HIGH = 16 * 1024 * 1024
+/** Requests a client may have waiting for a response on one connection. */
+export const CLIENT_PENDING_REQUESTS_MAX = 65536

@@ -1,0 +1,147 @@
+/**
+ * Frames on the wire (protocol.md §1.2):
+ *
+ *   | totalLength int32 | headerWord int32 | header (headerLength bytes) | body |
+ *
+ * `totalLength` counts everything after itself; the header word carries the serialize type in its top byte and
+ * the header length in the low 24 bits. The decoder bounds every length before trusting it: a frame over
+ * `FRAME_BYTES_MAX`, a header longer than its frame or an unknown serialize type is a `ProtocolError`, and the
+ * connection is closed without a reply (`NettyDecoder`).
+ */
+import { ProtocolError } from '../common/errors.js'
+import { FRAME_BODY_BYTES_MIN, FRAME_BYTES_MAX } from '../common/limits.js'
+import {
+  decodeJsonHeader,
+  decodeRocketMQHeader,
+  encodeJsonHeader,
+  rocketMQHeaderBytes,
+  writeRocketMQHeader,
+} from './header-codec.js'
+import { RemotingCommand, SerializeType } from './remoting-command.js'
+
+const LENGTH_BYTES = 4
+/** Bodies up to this size are copied into the frame's head buffer: one write instead of two. */
+const INLINE_BODY_BYTES_MAX = 16 * 1024
+
+/**
+ * Encodes a command as one or two buffers to write in order: the head (length, header word, header, and a small
+ * body) and, for a large body, the body itself, never copied.
+ */
+export function encodeFrame(cmd: RemotingCommand, frameBytesMax = FRAME_BYTES_MAX): Buffer[] {
+  const body = cmd.body
+  const bodyBytes = body === null ? 0 : body.length
+  const inline = bodyBytes <= INLINE_BODY_BYTES_MAX
+  let head: Buffer
+  let headerBytes: number
+  if (cmd.serializeType === SerializeType.ROCKETMQ) {
+    const sizes = rocketMQHeaderBytes(cmd)
+    headerBytes = sizes.total
+    head = Buffer.allocUnsafe(8 + headerBytes + (inline ? bodyBytes : 0))
+    writeRocketMQHeader(cmd, head, 8, sizes.remarkBytes, sizes.extBytes)
+  } else {
+    const header = encodeJsonHeader(cmd)
+    headerBytes = Buffer.byteLength(header)
+    head = Buffer.allocUnsafe(8 + headerBytes + (inline ? bodyBytes : 0))
+    head.write(header, 8, 'utf8')
+  }
+  const totalLength = 4 + headerBytes + bodyBytes
+  if (totalLength + LENGTH_BYTES > frameBytesMax) {
+    throw new ProtocolError(
+      'RMQ_ERR_FRAME_TOO_LARGE',
+      `frame of ${totalLength + LENGTH_BYTES} bytes exceeds the ${frameBytesMax}-byte limit`,
+    )
+  }
+  head.writeInt32BE(totalLength, 0)
+  head.writeInt32BE(((cmd.serializeType & 0xff) << 24) | headerBytes, 4)
+  if (body === null || bodyBytes === 0) return [head]
+  if (inline) {
+    body.copy(head, 8 + headerBytes)
+    return [head]
+  }
+  return [head, body]
+}
+
+/** Encodes a command as a single buffer (tests, golden vectors). */
+export function encodeFrameToBuffer(cmd: RemotingCommand): Buffer {
+  const parts = encodeFrame(cmd)
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
+}
+
+/**
+ * Decodes one frame without its length word. The body is a view into `frame`; the header's strings are copies.
+ */
+export function decodeFrame(frame: Buffer): RemotingCommand {
+  if (frame.length < FRAME_BODY_BYTES_MIN) throw new ProtocolError('RMQ_ERR_MALFORMED_FRAME', 'frame shorter than its header word')
+  const word = frame.readUInt32BE(0)
+  const type = word >>> 24
+  const headerBytes = word & 0xffffff
+  if (headerBytes > frame.length - 4) {
+    throw new ProtocolError('RMQ_ERR_MALFORMED_FRAME', `header length ${headerBytes} exceeds the frame (${frame.length - 4} bytes)`)
+  }
+  let cmd: RemotingCommand
+  if (type === SerializeType.JSON) cmd = decodeJsonHeader(frame, 4, 4 + headerBytes)
+  else if (type === SerializeType.ROCKETMQ) cmd = decodeRocketMQHeader(frame, 4, 4 + headerBytes)
+  else throw new ProtocolError('RMQ_ERR_MALFORMED_FRAME', `unknown serialize type ${type}`)
+  const bodyStart = 4 + headerBytes
+  if (bodyStart < frame.length) cmd.body = frame.subarray(bodyStart)
+  return cmd
+}
+
+/**
+ * Splits a byte stream into frames. Chunks that hold whole frames are sliced without copying; a frame split
+ * across chunks is gathered once it is complete, so a large frame costs one copy, not one per chunk.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = []
+  private buffered = 0
+  /** Bytes needed before the buffered data can yield anything. */
+  private needed = LENGTH_BYTES
+
+  constructor(private readonly frameBytesMax = FRAME_BYTES_MAX) {}
+
+  /** Feeds a chunk; calls `onFrame` with each complete frame (without its length word). Throws `ProtocolError`. */
+  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+    let data: Buffer
+    if (this.buffered === 0) {
+      data = chunk
+    } else {
+      this.chunks.push(chunk)
+      this.buffered += chunk.length
+      if (this.buffered < this.needed) return
+      data = Buffer.concat(this.chunks, this.buffered)
+      this.chunks = []
+      this.buffered = 0
+    }
+    let at = 0
+    const end = data.length
+    while (end - at >= LENGTH_BYTES) {
+      const length = data.readInt32BE(at)
+      if (length < FRAME_BODY_BYTES_MIN || length > this.frameBytesMax - LENGTH_BYTES) {
+        throw new ProtocolError(
+          'RMQ_ERR_MALFORMED_FRAME',
+          `frame length ${length} outside [${FRAME_BODY_BYTES_MIN}, ${this.frameBytesMax - LENGTH_BYTES}]`,
+        )
+      }
+      if (end - at - LENGTH_BYTES < length) {
+        this.needed = LENGTH_BYTES + length
+        break
+      }
+      onFrame(data.subarray(at + LENGTH_BYTES, at + LENGTH_BYTES + length))
+      at += LENGTH_BYTES + length
+    }
+    if (at < end) {
+      if (end - at < LENGTH_BYTES) this.needed = LENGTH_BYTES
+      // Copy a small remainder so it does not pin a large chunk; a large one is kept as a view.
+      const rest = data.subarray(at)
+      this.chunks.push(rest.length < 4096 ? Buffer.from(rest) : rest)
+      this.buffered = rest.length
+    } else {
+      this.needed = LENGTH_BYTES
+    }
+  }
+
+  /** Bytes received but not yet part of a complete frame. */
+  pendingBytes(): number {
+    return this.buffered
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Typed access to a request's custom header (`RemotingCommand#decodeCommandCustomHeader`, protocol.md §1.9).
+ * A missing required field, or one that does not parse, throws a `ProtocolError` naming it; the dispatcher turns
+ * that into `SYSTEM_ERROR` with the message as remark, as the Java broker does for `@CFNotNull` fields.
+ */
+import { ProtocolError } from '../../common/errors.js'
+import type { RemotingCommand } from '../remoting-command.js'
+
+const INTEGER = /^-?\d+$/
+
+function missing(name: string): ProtocolError {
+  return new ProtocolError('RMQ_ERR_HEADER_FIELD', `the custom field <${name}> is null`)
+}
+
+function invalid(name: string, kind: string, value: string): ProtocolError {
+  const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value
+  return new ProtocolError('RMQ_ERR_HEADER_FIELD', `the custom field <${name}> is not a valid ${kind}: ${JSON.stringify(shown)}`)
+}
+
+export class HeaderReader {
+  constructor(private readonly cmd: RemotingCommand) {}
+
+  has(name: string): boolean {
+    const v = this.cmd.extFields?.[name]
+    return v !== undefined && v !== null
+  }
+
+  optString(name: string): string | undefined {
+    const v = this.cmd.extFields?.[name]
+    return v === undefined || v === null ? undefined : v
+  }
+
+  string(name: string): string {
+    const v = this.optString(name)
+    if (v === undefined) throw missing(name)
+    return v
+  }
+
+  optInt(name: string): number | undefined {
+    const v = this.optString(name)
+    if (v === undefined) return undefined
+    const t = v.trim()
+    const n = Number(t)
+    if (!INTEGER.test(t) || n < -0x80000000 || n > 0x7fffffff) throw invalid(name, 'int', v)
+    return n
+  }
+
+  int(name: string): number {
+    const n = this.optInt(name)
+    if (n === undefined) throw missing(name)
+    return n
+  }
+
+  /** A Java long that fits a double exactly (every offset and timestamp does). */
+  optLong(name: string): number | undefined {
+    const v = this.optString(name)
+    if (v === undefined) return undefined
+    const t = v.trim()
+    const n = Number(t)
+    if (!INTEGER.test(t) || !Number.isSafeInteger(n)) throw invalid(name, 'long', v)
+    return n
+  }
+
+  long(name: string): number {
+    const n = this.optLong(name)
+    if (n === undefined) throw missing(name)
+    return n
+  }
+
+  /** `Boolean.parseBoolean`: "true" in any case is true, anything else false. */
+  optBool(name: string): boolean | undefined {
+    const v = this.optString(name)
+    return v === undefined ? undefined : v.toLowerCase() === 'true'
+  }
+
+  bool(name: string): boolean {
+    const b = this.optBool(name)
+    if (b === undefined) throw missing(name)
+    return b
+  }
+}

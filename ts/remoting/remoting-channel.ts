@@ -1,0 +1,242 @@
+/**
+ * One TCP (or TLS) connection speaking remoting, on either side. It splits the byte stream into commands, hands
+ * requests to its owner and matches responses to the requests it sent by opaque. Writes made in the same tick go
+ * out together (cork, then uncork on the next tick), and reading stops while too many response bytes wait for a
+ * slow reader, so a client that stops reading cannot grow our memory without bound.
+ */
+import type { Socket } from 'node:net'
+
+import { ProtocolError, RemotingError } from '../common/errors.js'
+import { CLIENT_PENDING_REQUESTS_MAX, CONNECTION_WRITE_BYTES_HIGH, FRAME_BYTES_MAX } from '../common/limits.js'
+import type { Logger } from '../common/logger.js'
+import { decodeFrame, encodeFrame, FrameDecoder } from './frame-codec.js'
+import { RemotingCommand } from './remoting-command.js'
+
+export interface RemotingChannelOptions {
+  frameBytesMax?: number
+  /** Close after this long with neither reads nor writes; 0 for never. */
+  idleTimeMs?: number
+  logger: Logger
+  onRequest(channel: RemotingChannel, request: RemotingCommand): void
+  onClose(channel: RemotingChannel, reason: string): void
+}
+
+interface PendingRequest {
+  resolve(response: RemotingCommand): void
+  reject(err: Error): void
+  deadlineMs: number
+  code: number
+}
+
+const PENDING_SCAN_INTERVAL_MS = 100
+let lastChannelId = 0
+
+/** `ip:port` as RocketMQ prints a peer (`RemotingHelper.parseChannelRemoteAddr`); IPv4-mapped IPv6 as IPv4. */
+export function formatAddress(host: string | undefined, port: number | undefined): string {
+  let h = host ?? 'unknown'
+  if (h.startsWith('::ffff:') && h.includes('.')) h = h.slice(7)
+  return h.includes(':') ? `[${h}]:${port ?? 0}` : `${h}:${port ?? 0}`
+}
+
+export class RemotingChannel {
+  readonly id = ++lastChannelId
+  readonly remoteHost: string
+  readonly remotePort: number
+  readonly remoteAddress: string
+  readonly localPort: number
+  readonly createdMs = Date.now()
+  /** Free-form state of the owner (the broker keeps client identity here). */
+  readonly attributes = new Map<string, unknown>()
+  private readonly socket: Socket
+  private readonly decoder: FrameDecoder
+  private readonly log: Logger
+  private readonly options: RemotingChannelOptions
+  private readonly pending = new Map<number, PendingRequest>()
+  private pendingScan: NodeJS.Timeout | null = null
+  private corked = false
+  private readPaused = false
+  private closed = false
+  private closeReason = ''
+
+  constructor(socket: Socket, options: RemotingChannelOptions) {
+    this.socket = socket
+    this.options = options
+    this.log = options.logger
+    this.decoder = new FrameDecoder(options.frameBytesMax ?? FRAME_BYTES_MAX)
+    this.remoteHost = normalizeHost(socket.remoteAddress)
+    this.remotePort = socket.remotePort ?? 0
+    this.remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort)
+    this.localPort = socket.localPort ?? 0
+    socket.setNoDelay(true)
+    if (options.idleTimeMs && options.idleTimeMs > 0) {
+      socket.setTimeout(options.idleTimeMs, () => {
+        this.log.info({ remote: this.remoteAddress, idleMs: options.idleTimeMs }, 'closing idle connection')
+        this.close('idle')
+      })
+    }
+    socket.on('data', this.onData)
+    socket.on('error', (err) => {
+      this.log.debug({ remote: this.remoteAddress, err }, 'connection error')
+      this.close(`error: ${err.message}`)
+    })
+    socket.on('close', () => this.close(this.closeReason || 'closed by peer'))
+  }
+
+  isActive(): boolean {
+    return !this.closed
+  }
+
+  /** Response bytes queued for this connection and not yet written to the socket. */
+  writeBacklogBytes(): number {
+    return this.socket.writableLength
+  }
+
+  pendingRequestCount(): number {
+    return this.pending.size
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.decoder.push(chunk, this.onFrame)
+    } catch (err) {
+      if (this.closed) return
+      // The stream position can no longer be trusted: close without replying (`NettyDecoder`).
+      this.log.warn({ remote: this.remoteAddress, err: (err as Error).message }, 'closing connection after a bad frame')
+      this.close(`bad frame: ${(err as Error).message}`)
+    }
+  }
+
+  private readonly onFrame = (frame: Buffer): void => {
+    if (this.closed) return
+    const cmd = decodeFrame(frame)
+    if (cmd.isResponse()) {
+      const waiting = this.pending.get(cmd.opaque)
+      if (waiting === undefined) {
+        this.log.debug({ remote: this.remoteAddress, opaque: cmd.opaque, code: cmd.code }, 'response for no pending request')
+        return
+      }
+      this.pending.delete(cmd.opaque)
+      waiting.resolve(cmd)
+      return
+    }
+    this.options.onRequest(this, cmd)
+  }
+
+  /** Writes a command; `false` when the connection is closed. Throws `ProtocolError` for an oversized command. */
+  write(cmd: RemotingCommand): boolean {
+    if (this.closed) return false
+    const parts = encodeFrame(cmd, this.options.frameBytesMax ?? FRAME_BYTES_MAX)
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(this.uncork)
+    }
+    for (const part of parts) this.socket.write(part)
+    if (!this.readPaused && this.socket.writableLength > CONNECTION_WRITE_BYTES_HIGH) {
+      this.readPaused = true
+      this.socket.pause()
+      this.socket.once('drain', () => {
+        this.readPaused = false
+        if (!this.closed) this.socket.resume()
+      })
+    }
+    return true
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false
+    this.socket.uncork()
+  }
+
+  /** Writes `response` as the answer to `request`: same opaque, same serialization; nothing for a oneway. */
+  writeResponse(request: RemotingCommand, response: RemotingCommand): boolean {
+    if (request.isOneway()) return false
+    response.opaque = request.opaque
+    response.serializeType = request.serializeType
+    response.markResponse()
+    try {
+      return this.write(response)
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err
+      // A response too large for a frame: tell the requester instead of dropping it silently.
+      this.log.error({ remote: this.remoteAddress, code: request.code, err: err.message }, 'response too large')
+      const fallback = RemotingCommand.createResponse(1, `response too large: ${err.message}`)
+      fallback.opaque = request.opaque
+      fallback.serializeType = request.serializeType
+      return this.write(fallback)
+    }
+  }
+
+  /** Sends a request and waits for its response (`invokeSync`). Rejects with `RemotingError` on timeout or close. */
+  invoke(request: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
+    if (this.closed) {
+      return Promise.reject(
+        new RemotingError('RMQ_ERR_CONNECTION_CLOSED', `connection to ${this.remoteAddress} is closed (${this.closeReason})`),
+      )
+    }
+    if (this.pending.size >= CLIENT_PENDING_REQUESTS_MAX) {
+      return Promise.reject(
+        new RemotingError('RMQ_ERR_TOO_MANY_REQUESTS', `${this.pending.size} requests already pending on ${this.remoteAddress}`),
+      )
+    }
+    return new Promise<RemotingCommand>((resolve, reject) => {
+      this.pending.set(request.opaque, { resolve, reject, deadlineMs: Date.now() + timeoutMs, code: request.code })
+      if (this.pendingScan === null) {
+        this.pendingScan = setInterval(this.scanPending, PENDING_SCAN_INTERVAL_MS)
+        this.pendingScan.unref()
+      }
+      try {
+        this.write(request)
+      } catch (err) {
+        this.pending.delete(request.opaque)
+        reject(err as Error)
+      }
+    })
+  }
+
+  /** Sends a request that gets no response. */
+  invokeOneway(request: RemotingCommand): boolean {
+    request.markOneway()
+    return this.write(request)
+  }
+
+  private readonly scanPending = (): void => {
+    const now = Date.now()
+    for (const [opaque, p] of this.pending) {
+      if (p.deadlineMs > now) continue
+      this.pending.delete(opaque)
+      p.reject(
+        new RemotingError(
+          'RMQ_ERR_TIMEOUT',
+          `request ${p.code} (opaque ${opaque}) to ${this.remoteAddress} timed out`,
+        ),
+      )
+    }
+    if (this.pending.size === 0) this.stopPendingScan()
+  }
+
+  private stopPendingScan(): void {
+    if (this.pendingScan !== null) {
+      clearInterval(this.pendingScan)
+      this.pendingScan = null
+    }
+  }
+
+  /** Closes the connection; pending requests fail with `RMQ_ERR_CONNECTION_CLOSED`. */
+  close(reason = 'closed'): void {
+    if (this.closed) return
+    this.closed = true
+    this.closeReason = reason
+    this.stopPendingScan()
+    this.socket.destroy()
+    const err = new RemotingError('RMQ_ERR_CONNECTION_CLOSED', `connection to ${this.remoteAddress} closed: ${reason}`)
+    for (const p of this.pending.values()) p.reject(err)
+    this.pending.clear()
+    this.options.onClose(this, reason)
+  }
+}
+
+function normalizeHost(host: string | undefined): string {
+  if (host === undefined) return 'unknown'
+  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host
+}
