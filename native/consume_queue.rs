@@ -120,6 +120,15 @@ impl ConsumeQueue {
     &self.files
   }
 
+  /// Deletes every segment file and forgets the mappings (readers still holding one keep it until they drop it).
+  pub fn destroy_files(&self) -> StoreResult<()> {
+    for f in self.files.snapshot() {
+      f.destroy().map_err(|e| StoreError::io("delete consume queue segment", f.path(), e))?;
+    }
+    self.files.release_all();
+    Ok(())
+  }
+
   fn file_size(&self) -> usize {
     self.files.file_size()
   }

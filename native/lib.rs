@@ -406,6 +406,18 @@ fn flush(args: &Args) -> JsResult<Value> {
   )
 }
 
+/// `deleteTopic(handle, topic) -> Promise<number>`: the number of consume queues deleted.
+fn delete_topic(args: &Args) -> JsResult<Value> {
+  let native = live_store(args, 0)?;
+  let topic = args.string(1, "topic")?;
+  let store = native.store.clone();
+  args.env().spawn_work(
+    "ferrymq-delete-topic",
+    move || store.delete_topic(&topic).map_err(JsError::from),
+    |env, n| env.number(n as f64),
+  )
+}
+
 /// `close(handle) -> Promise<void>`
 fn close(args: &Args) -> JsResult<Value> {
   let native = args.external::<NativeStore>(0, "handle")?;
@@ -455,6 +467,7 @@ static EXPORTS: &[Export] = &[
   Export { name: "residency", arity: 3, func: residency },
   Export { name: "clean", arity: 1, func: clean },
   Export { name: "flush", arity: 1, func: flush },
+  Export { name: "deleteTopic", arity: 2, func: delete_topic },
   Export { name: "close", arity: 1, func: close },
   Export { name: "crc32", arity: 1, func: crc32 },
   Export { name: "testStall", arity: 3, func: test_stall },

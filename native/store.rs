@@ -119,6 +119,12 @@ impl QueueRegistry {
     }
   }
 
+  /// Takes the topic's queues out of the registry (the writer does this, see `Control::DeleteTopic`).
+  pub fn remove_topic(&self, topic: &str) -> Vec<Arc<ConsumeQueue>> {
+    let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+    map.remove(topic).map(|q| q.into_values().collect()).unwrap_or_default()
+  }
+
   pub fn all(&self) -> Vec<Arc<ConsumeQueue>> {
     let map = self.map.read().unwrap_or_else(|p| p.into_inner());
     map.values().flat_map(|q| q.values().cloned()).collect()
@@ -345,7 +351,7 @@ impl Store {
       return Err(PutStatus::OsPageCacheBusy);
     }
     let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-    let job = AppendJob { ticket, bytes, wait_flush, submitted_at: Instant::now() };
+    let job = AppendJob { ticket, bytes, wait_flush, submitted_at: Instant::now(), control: None };
     self.push_job(job).map_err(|_| PutStatus::ServiceNotAvailable)?;
     Ok(ticket)
   }
@@ -393,6 +399,36 @@ impl Store {
 
   fn lock_writer_queue(&self) -> MutexGuard<'_, WriterQueue> {
     self.writer_queue.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  /// Deletes a topic's consume queues and their files (`cleanUnusedTopic`): the writer forgets them between two
+  /// puts, then the files are deleted here. Blocking: run it off the JavaScript thread. Returns the number of
+  /// queues deleted. The topic's records stay in the commit log until retention removes them.
+  pub fn delete_topic(&self, topic: &str) -> StoreResult<usize> {
+    if !topic_chars_valid(topic.as_bytes()) {
+      return Err(StoreError::Config(format!("not a valid topic: {topic:?}")));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let control = writer::Control::DeleteTopic { topic: topic.to_string(), done: tx };
+    let job = AppendJob {
+      ticket: 0,
+      bytes: writer::JobBytes::Empty,
+      wait_flush: false,
+      submitted_at: Instant::now(),
+      control: Some(control),
+    };
+    self.push_job(job).map_err(|_| StoreError::Closed)?;
+    let queues = rx.recv().map_err(|_| StoreError::Closed)?;
+    for q in &queues {
+      q.destroy_files()?;
+    }
+    let dir = self.queues.root.join(topic);
+    match std::fs::remove_dir_all(&dir) {
+      Ok(()) => {}
+      Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+      Err(e) => return Err(StoreError::io("delete consume queue directory", &dir, e)),
+    }
+    Ok(queues.len())
   }
 
   /// Test hook: the next put holds the put lock `ms` longer, like a writer stuck on a page fault

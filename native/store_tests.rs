@@ -315,3 +315,35 @@ fn writer_throughput() {
   eprintln!("writer: {total} msgs in {elapsed:?}: {ns:.0} ns/msg, {:.0} msgs/s", 1e9 / ns);
   store.close().unwrap();
 }
+
+#[test]
+fn deleting_a_topic_removes_its_queues_and_a_new_put_starts_at_zero() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, false));
+  let mut records = Vec::new();
+  for q in 0..3 {
+    for i in 0..5 {
+      records.push(build(b"Doomed", q, &[i as u8; 10], b"TAGS\x01a\x02"));
+      records.push(build(b"Kept", q, &[i as u8; 10], b""));
+    }
+  }
+  h.put_all(&records);
+  let cq_root = dir.path().join("consumequeue");
+  assert!(cq_root.join("Doomed").join("2").exists());
+  assert_eq!(h.store.delete_topic("Doomed").unwrap(), 3);
+  assert!(!cq_root.join("Doomed").exists(), "the topic's consume queue directory is gone");
+  assert!(h.store.queues.get("Doomed", 0).is_none());
+  let (plan, _) = h.get("Kept", 2, 0, 32);
+  assert_eq!(plan.entries.len(), 5, "other topics keep every message");
+  // The writer's slot table was compacted: every surviving queue still appends where it left off.
+  let again = h.put_all(&[build(b"Doomed", 1, b"new", b""), build(b"Kept", 0, b"x", b""), build(b"Kept", 2, b"y", b"")]);
+  assert_eq!(again[0].2, 0, "a deleted topic starts again at queue offset 0");
+  assert_eq!(again[1].2, 5);
+  assert_eq!(again[2].2, 5);
+  h.store.close().unwrap();
+  let h = Harness::open(config(&dir, false));
+  assert_eq!(h.get("Doomed", 1, 0, 32).0.entries.len(), 1);
+  assert_eq!(h.get("Doomed", 0, 0, 32).0.status, GetStatus::NoMatchedLogicQueue);
+  assert_eq!(h.get("Kept", 0, 0, 32).0.entries.len(), 6);
+  h.store.close().unwrap();
+}

@@ -45,6 +45,8 @@ pub enum JobBytes {
     ptr: *const u8,
     len: usize,
   },
+  /// A control job carries no bytes.
+  Empty,
   #[cfg(test)]
   Owned(Vec<u8>),
 }
@@ -58,6 +60,7 @@ impl JobBytes {
     match self {
       // SAFETY: see the type's contract.
       JobBytes::Borrowed { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+      JobBytes::Empty => &[],
       #[cfg(test)]
       JobBytes::Owned(v) => v,
     }
@@ -70,6 +73,16 @@ pub struct AppendJob {
   /// With SYNC_FLUSH: whether completion waits for the flush (false when every message said `WAIT=false`).
   pub wait_flush: bool,
   pub submitted_at: Instant,
+  /// A change of the writer's own tables instead of an append; `bytes` is then empty.
+  pub control: Option<Control>,
+}
+
+/// Work only the writer may do, because it owns the tables involved; ordered with the appends around it.
+pub enum Control {
+  /// Forget a topic's consume queues (`cleanUnusedTopic`): the writer drops its slots and takes the queues out
+  /// of the registry, then hands them back for their files to be deleted off the writer thread. A later put to
+  /// the topic starts a fresh queue at offset 0.
+  DeleteTopic { topic: String, done: std::sync::mpsc::Sender<Vec<Arc<ConsumeQueue>>> },
 }
 
 struct QueueSlot {
@@ -182,6 +195,30 @@ impl WriterState {
     self.table.entry(topic.into()).or_default().insert(queue_id, slot);
     slot
   }
+
+  /// Drops the topic's slots; returns how many there were.
+  fn remove_topic(&mut self, topic: &[u8]) -> usize {
+    let Some(queues) = self.table.remove(topic) else { return 0 };
+    let mut gone: Vec<usize> = queues.into_values().collect();
+    // Highest first, so each swap_remove moves a slot that is not itself about to be removed... or already was.
+    gone.sort_unstable_by(|a, b| b.cmp(a));
+    for &slot in &gone {
+      let last = self.slots.len() - 1;
+      self.slots.swap_remove(slot);
+      if slot != last {
+        // The slot that was last now lives at `slot`: repoint its table entry.
+        for ids in self.table.values_mut() {
+          for index in ids.values_mut() {
+            if *index == last {
+              *index = slot;
+            }
+          }
+        }
+      }
+    }
+    self.last_queue = (Vec::new(), -1, usize::MAX);
+    gone.len()
+  }
 }
 
 pub fn run(store: &Arc<Store>, mut state: WriterState) {
@@ -191,6 +228,10 @@ pub fn run(store: &Arc<Store>, mut state: WriterState) {
 }
 
 fn process(store: &Store, state: &mut WriterState, job: AppendJob) {
+  if let Some(control) = job.control {
+    run_control(store, state, control);
+    return;
+  }
   let store_timestamp = now_ms();
   store.begin_time_in_lock.store(store_timestamp, Ordering::Release);
   let started = Instant::now();
@@ -261,6 +302,16 @@ fn process(store: &Store, state: &mut WriterState, job: AppendJob) {
   } else {
     store.stats.put_latency_us.record(job.submitted_at.elapsed().as_micros() as u64);
     store.events.post(&event);
+  }
+}
+
+fn run_control(store: &Store, state: &mut WriterState, control: Control) {
+  match control {
+    Control::DeleteTopic { topic, done } => {
+      state.remove_topic(topic.as_bytes());
+      // The caller may have given up waiting (store closing): then nobody needs the queues back.
+      let _ = done.send(store.queues.remove_topic(&topic));
+    }
   }
 }
 

@@ -2,6 +2,9 @@
 /**
  * The `ferrymq` command.
  *
+ *   ferrymq start   [--data-dir D] [--namesrv-port P] [--broker-port P] [--admin-port P] [-c broker.conf]
+ *   ferrymq namesrv [--data-dir D] [--namesrv-port P]
+ *   ferrymq broker  [--data-dir D] [--broker-port P] [--admin-port P] [-n namesrv:9876] [-c broker.conf]
  *   ferrymq version
  *   ferrymq store inspect --data-dir <dir> [--json]   open (and recover) a store, print what is in it, close it
  */
@@ -11,8 +14,12 @@ import { parseArgs } from 'node:util'
 
 import { packageRoot } from '../native/binding.js'
 import { NativeMessageStore } from '../store/native-message-store.js'
+import { createLogger, runServer, type ServerRole } from './run-server.js'
 
 const USAGE = `usage:
+  ferrymq start   [--data-dir D] [--namesrv-port P] [--broker-port P] [--admin-port P] [-c broker.conf]
+  ferrymq namesrv [--data-dir D] [--namesrv-port P]
+  ferrymq broker  [--data-dir D] [--broker-port P] [--admin-port P] [-n host:port;host:port] [-c broker.conf]
   ferrymq version
   ferrymq store inspect --data-dir <dir> [--json]
 `
@@ -60,6 +67,23 @@ async function storeInspect(argv: string[]): Promise<number> {
   }
 }
 
+/** Runs until SIGINT or SIGTERM, then shuts down cleanly; a second signal exits at once. */
+async function serve(role: ServerRole, argv: string[]): Promise<number> {
+  const log = createLogger()
+  const stop = await runServer(role, argv, log, (line) => process.stdout.write(`ferrymq: ${line}\n`))
+  const signal = await new Promise<NodeJS.Signals>((resolvePromise) => {
+    process.once('SIGINT', resolvePromise)
+    process.once('SIGTERM', resolvePromise)
+  })
+  process.stdout.write(`ferrymq: ${signal}, shutting down\n`)
+  const force = (): never => process.exit(EXIT_FAILED)
+  process.once('SIGINT', force)
+  process.once('SIGTERM', force)
+  await stop()
+  process.stdout.write('ferrymq: stopped\n')
+  return 0
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv
   if (command === 'version' || command === '--version') {
@@ -67,6 +91,9 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
   if (command === 'store' && sub === 'inspect') return storeInspect(rest)
+  if (command === 'start' || command === 'namesrv' || command === 'broker') {
+    return serve(command, argv.slice(1))
+  }
   if (command === undefined || command === 'help' || command === '--help') {
     process.stdout.write(USAGE)
     return command === undefined ? EXIT_USAGE : 0

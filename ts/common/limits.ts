@@ -30,3 +30,5 @@ export const EXT_FIELDS_MAX = 1024
 export const CONNECTION_WRITE_BYTES_HIGH = 16 * 1024 * 1024
 /** Requests a client may have waiting for a response on one connection. */
 export const CLIENT_PENDING_REQUESTS_MAX = 65536
+/** Messages in one batch send: the batch body is capped by `maxMessageSize` anyway; this bounds the count. */
+export const BATCH_MESSAGES_MAX = 100_000

@@ -27,3 +27,18 @@ export function printable(s: string, max = 80): string {
   const escaped = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
   return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped
 }
+
+const JAVA_VALID_CHARS = /^[%|a-zA-Z0-9_-]+$/
+
+/**
+ * The broker's check of a topic in a request (`TopicValidator.validateTopic`): the remark to answer with, or
+ * `null` when the topic is acceptable.
+ */
+export function validateTopic(topic: string): string | null {
+  if (topic.trim().length === 0) return 'The specified topic is blank.'
+  if (!JAVA_VALID_CHARS.test(topic)) {
+    return `The specified topic[${printable(topic)}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$`
+  }
+  if (topic.length > TOPIC_MAX_LENGTH) return 'The specified topic is longer than topic max length.'
+  return null
+}

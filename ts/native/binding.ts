@@ -171,6 +171,8 @@ export interface NativeBinding {
   residency(handle: NativeStoreHandle, phyOffset: number, length: number): number
   clean(handle: NativeStoreHandle): Promise<NativeCleanReport>
   flush(handle: NativeStoreHandle): Promise<number>
+  /** Deletes a topic's consume queues; resolves with how many there were. */
+  deleteTopic(handle: NativeStoreHandle, topic: string): Promise<number>
   close(handle: NativeStoreHandle): Promise<void>
   /** Plain (unmasked) CRC32. */
   crc32(buffer: Buffer): number
@@ -193,6 +195,7 @@ export const NATIVE_EXPORTS = {
   residency: 3,
   clean: 1,
   flush: 1,
+  deleteTopic: 2,
   close: 1,
   crc32: 1,
   testStall: 3,

@@ -9,7 +9,7 @@
  * connection is closed without a reply (`NettyDecoder`).
  */
 import { ProtocolError } from '../common/errors.js'
-import { FRAME_BODY_BYTES_MIN, FRAME_BYTES_MAX } from '../common/limits.js'
+import { FRAME_BODY_BYTES_MIN, FRAME_BYTES_MAX, HEADER_BYTES_MAX } from '../common/limits.js'
 import {
   decodeJsonHeader,
   decodeRocketMQHeader,
@@ -31,18 +31,22 @@ export function encodeFrame(cmd: RemotingCommand, frameBytesMax = FRAME_BYTES_MA
   const body = cmd.body
   const bodyBytes = body === null ? 0 : body.length
   const inline = bodyBytes <= INLINE_BODY_BYTES_MAX
-  let head: Buffer
+  let jsonHeader = ''
+  let sizes: ReturnType<typeof rocketMQHeaderBytes> | null = null
   let headerBytes: number
   if (cmd.serializeType === SerializeType.ROCKETMQ) {
-    const sizes = rocketMQHeaderBytes(cmd)
+    sizes = rocketMQHeaderBytes(cmd)
     headerBytes = sizes.total
-    head = Buffer.allocUnsafe(8 + headerBytes + (inline ? bodyBytes : 0))
-    writeRocketMQHeader(cmd, head, 8, sizes.remarkBytes, sizes.extBytes)
   } else {
-    const header = encodeJsonHeader(cmd)
-    headerBytes = Buffer.byteLength(header)
-    head = Buffer.allocUnsafe(8 + headerBytes + (inline ? bodyBytes : 0))
-    head.write(header, 8, 'utf8')
+    jsonHeader = encodeJsonHeader(cmd)
+    headerBytes = Buffer.byteLength(jsonHeader)
+  }
+  // The header length has 24 bits in the header word; a longer one would spill into the serialize type byte.
+  if (headerBytes > HEADER_BYTES_MAX) {
+    throw new ProtocolError(
+      'RMQ_ERR_HEADER_TOO_LARGE',
+      `header of ${headerBytes} bytes exceeds the ${HEADER_BYTES_MAX}-byte limit of the header word`,
+    )
   }
   const totalLength = 4 + headerBytes + bodyBytes
   if (totalLength + LENGTH_BYTES > frameBytesMax) {
@@ -51,8 +55,11 @@ export function encodeFrame(cmd: RemotingCommand, frameBytesMax = FRAME_BYTES_MA
       `frame of ${totalLength + LENGTH_BYTES} bytes exceeds the ${frameBytesMax}-byte limit`,
     )
   }
+  const head = Buffer.allocUnsafe(8 + headerBytes + (inline ? bodyBytes : 0))
   head.writeInt32BE(totalLength, 0)
   head.writeInt32BE(((cmd.serializeType & 0xff) << 24) | headerBytes, 4)
+  if (sizes !== null) writeRocketMQHeader(cmd, head, 8, sizes.remarkBytes, sizes.extBytes)
+  else head.write(jsonHeader, 8, 'utf8')
   if (body === null || bodyBytes === 0) return [head]
   if (inline) {
     body.copy(head, 8 + headerBytes)
@@ -71,12 +78,16 @@ export function encodeFrameToBuffer(cmd: RemotingCommand): Buffer {
  * Decodes one frame without its length word. The body is a view into `frame`; the header's strings are copies.
  */
 export function decodeFrame(frame: Buffer): RemotingCommand {
-  if (frame.length < FRAME_BODY_BYTES_MIN) throw new ProtocolError('RMQ_ERR_MALFORMED_FRAME', 'frame shorter than its header word')
+  if (frame.length < FRAME_BODY_BYTES_MIN)
+    throw new ProtocolError('RMQ_ERR_MALFORMED_FRAME', 'frame shorter than its header word')
   const word = frame.readUInt32BE(0)
   const type = word >>> 24
   const headerBytes = word & 0xffffff
   if (headerBytes > frame.length - 4) {
-    throw new ProtocolError('RMQ_ERR_MALFORMED_FRAME', `header length ${headerBytes} exceeds the frame (${frame.length - 4} bytes)`)
+    throw new ProtocolError(
+      'RMQ_ERR_MALFORMED_FRAME',
+      `header length ${headerBytes} exceeds the frame (${frame.length - 4} bytes)`,
+    )
   }
   let cmd: RemotingCommand
   if (type === SerializeType.JSON) cmd = decodeJsonHeader(frame, 4, 4 + headerBytes)

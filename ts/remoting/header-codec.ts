@@ -70,7 +70,8 @@ export function decodeJsonHeader(bytes: Buffer, start: number, end: number): Rem
   } else {
     cmd.version = 0
   }
-  cmd.language = normalizeLanguage(h.language)
+  // An absent language keeps Java's field default (`RemotingCommand#language = JAVA`); an unknown one is OTHER.
+  cmd.language = h.language === undefined || h.language === null ? 'JAVA' : normalizeLanguage(h.language)
   if (h.remark !== undefined && h.remark !== null) {
     if (typeof h.remark !== 'string') throw malformed('remark is not a string')
     cmd.remark = h.remark
@@ -84,7 +85,11 @@ export function decodeJsonHeader(bytes: Buffer, start: number, end: number): Rem
   return cmd
 }
 
-/** Ext values become strings as `String(v)` writes them (ali-ons sends numbers and booleans); nulls are dropped. */
+/**
+ * Ext values become strings as `String(v)` writes them (ali-ons sends numbers and booleans); nulls are dropped.
+ * The map never has a prototype, as the binary decoder's: keys come from the peer, so `ext('constructor')` must
+ * be `undefined` and a `__proto__` key an ordinary field.
+ */
 function normalizeExtFields(ext: Record<string, unknown>): ExtFields {
   let count = 0
   let clean = true
@@ -96,7 +101,8 @@ function normalizeExtFields(ext: Record<string, unknown>): ExtFields {
       if (v !== null && typeof v === 'object') throw malformed(`ext field ${JSON.stringify(key)} is not a scalar`)
     }
   }
-  if (clean) return ext as ExtFields
+  // JSON.parse made every key an own data property (`__proto__` included), so dropping the prototype keeps them all.
+  if (clean) return Object.setPrototypeOf(ext, null) as ExtFields
   const out: ExtFields = Object.create(null) as ExtFields
   for (const key in ext) {
     const v = ext[key]
@@ -116,7 +122,10 @@ export function encodeRocketMQHeader(cmd: RemotingCommand): Buffer {
   return out
 }
 
-/** Byte length of the ROCKETMQ header of `cmd`. */
+/** An ext key's length is an int16 that Java reads signed (`RocketMQSerializable#readStr`). */
+const EXT_KEY_BYTES_MAX = 0x7fff
+
+/** Byte length of the ROCKETMQ header of `cmd`. Throws `ProtocolError` for a key too long for its length field. */
 export function rocketMQHeaderBytes(cmd: RemotingCommand): { total: number; remarkBytes: number; extBytes: number } {
   const remarkBytes = cmd.remark === null ? 0 : Buffer.byteLength(cmd.remark)
   let extBytes = 0
@@ -125,7 +134,14 @@ export function rocketMQHeaderBytes(cmd: RemotingCommand): { total: number; rema
     for (const key in ext) {
       const value = ext[key]
       if (value === undefined || value === null) continue
-      extBytes += 6 + Buffer.byteLength(key) + Buffer.byteLength(String(value))
+      const keyBytes = Buffer.byteLength(key)
+      if (keyBytes > EXT_KEY_BYTES_MAX) {
+        throw new ProtocolError(
+          'RMQ_ERR_HEADER_TOO_LARGE',
+          `ext key of ${keyBytes} bytes exceeds the ${EXT_KEY_BYTES_MAX}-byte limit of the binary header`,
+        )
+      }
+      extBytes += 6 + keyBytes + Buffer.byteLength(String(value))
     }
   }
   return { total: ROCKETMQ_HEADER_FIXED_BYTES + remarkBytes + extBytes, remarkBytes, extBytes }

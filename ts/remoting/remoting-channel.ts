@@ -2,7 +2,8 @@
  * One TCP (or TLS) connection speaking remoting, on either side. It splits the byte stream into commands, hands
  * requests to its owner and matches responses to the requests it sent by opaque. Writes made in the same tick go
  * out together (cork, then uncork on the next tick), and reading stops while too many response bytes wait for a
- * slow reader, so a client that stops reading cannot grow our memory without bound.
+ * slow reader, so a client that stops reading cannot grow our memory without bound: the frames already read when
+ * that happens wait, undecoded, until the backlog drains.
  */
 import type { Socket } from 'node:net'
 
@@ -16,6 +17,8 @@ export interface RemotingChannelOptions {
   frameBytesMax?: number
   /** Close after this long with neither reads nor writes; 0 for never. */
   idleTimeMs?: number
+  /** Stop reading while more than this many bytes wait to be written (`CONNECTION_WRITE_BYTES_HIGH`). */
+  writeBytesHigh?: number
   logger: Logger
   onRequest(channel: RemotingChannel, request: RemotingCommand): void
   onClose(channel: RemotingChannel, reason: string): void
@@ -53,6 +56,9 @@ export class RemotingChannel {
   private readonly options: RemotingChannelOptions
   private readonly pending = new Map<number, PendingRequest>()
   private pendingScan: NodeJS.Timeout | null = null
+  private readonly writeBytesHigh: number
+  /** Frames read but not yet handled because reading is paused; at most one chunk's worth. */
+  private deferredFrames: Buffer[] = []
   private corked = false
   private readPaused = false
   private closed = false
@@ -63,6 +69,7 @@ export class RemotingChannel {
     this.options = options
     this.log = options.logger
     this.decoder = new FrameDecoder(options.frameBytesMax ?? FRAME_BYTES_MAX)
+    this.writeBytesHigh = options.writeBytesHigh ?? CONNECTION_WRITE_BYTES_HIGH
     this.remoteHost = normalizeHost(socket.remoteAddress)
     this.remotePort = socket.remotePort ?? 0
     this.remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort)
@@ -95,24 +102,46 @@ export class RemotingChannel {
     return this.pending.size
   }
 
+  /** True while reading is paused because the write backlog is above the high-water mark. */
+  isReadPaused(): boolean {
+    return this.readPaused
+  }
+
   private readonly onData = (chunk: Buffer): void => {
     try {
       this.decoder.push(chunk, this.onFrame)
     } catch (err) {
-      if (this.closed) return
-      // The stream position can no longer be trusted: close without replying (`NettyDecoder`).
-      this.log.warn({ remote: this.remoteAddress, err: (err as Error).message }, 'closing connection after a bad frame')
-      this.close(`bad frame: ${(err as Error).message}`)
+      this.closeAfterBadFrame(err)
     }
+  }
+
+  private closeAfterBadFrame(err: unknown): void {
+    if (this.closed) return
+    // The stream position can no longer be trusted: close without replying (`NettyDecoder`).
+    this.log.warn({ remote: this.remoteAddress, err: (err as Error).message }, 'closing connection after a bad frame')
+    this.close(`bad frame: ${(err as Error).message}`)
   }
 
   private readonly onFrame = (frame: Buffer): void => {
     if (this.closed) return
+    // Pausing the socket stops further chunks, not the rest of this one: hold its frames until the backlog drains,
+    // or every request in a chunk could add a response to a backlog that is already too large.
+    if (this.readPaused) {
+      this.deferredFrames.push(frame)
+      return
+    }
+    this.handleFrame(frame)
+  }
+
+  private handleFrame(frame: Buffer): void {
     const cmd = decodeFrame(frame)
     if (cmd.isResponse()) {
       const waiting = this.pending.get(cmd.opaque)
       if (waiting === undefined) {
-        this.log.debug({ remote: this.remoteAddress, opaque: cmd.opaque, code: cmd.code }, 'response for no pending request')
+        this.log.debug(
+          { remote: this.remoteAddress, opaque: cmd.opaque, code: cmd.code },
+          'response for no pending request',
+        )
         return
       }
       this.pending.delete(cmd.opaque)
@@ -132,15 +161,29 @@ export class RemotingChannel {
       process.nextTick(this.uncork)
     }
     for (const part of parts) this.socket.write(part)
-    if (!this.readPaused && this.socket.writableLength > CONNECTION_WRITE_BYTES_HIGH) {
+    if (!this.readPaused && this.socket.writableLength > this.writeBytesHigh) {
       this.readPaused = true
       this.socket.pause()
-      this.socket.once('drain', () => {
-        this.readPaused = false
-        if (!this.closed) this.socket.resume()
-      })
+      this.socket.once('drain', this.onDrain)
     }
     return true
+  }
+
+  private readonly onDrain = (): void => {
+    this.readPaused = false
+    if (this.closed) return
+    let handled = 0
+    try {
+      // Handling a deferred frame may pause reading again; the rest then waits for the next drain.
+      while (handled < this.deferredFrames.length && !this.readPaused && !this.closed) {
+        this.handleFrame(this.deferredFrames[handled++]!)
+      }
+    } catch (err) {
+      this.closeAfterBadFrame(err)
+      return
+    }
+    this.deferredFrames = handled === this.deferredFrames.length ? [] : this.deferredFrames.slice(handled)
+    if (!this.readPaused && !this.closed) this.socket.resume()
   }
 
   private readonly uncork = (): void => {
@@ -171,12 +214,18 @@ export class RemotingChannel {
   invoke(request: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
     if (this.closed) {
       return Promise.reject(
-        new RemotingError('RMQ_ERR_CONNECTION_CLOSED', `connection to ${this.remoteAddress} is closed (${this.closeReason})`),
+        new RemotingError(
+          'RMQ_ERR_CONNECTION_CLOSED',
+          `connection to ${this.remoteAddress} is closed (${this.closeReason})`,
+        ),
       )
     }
     if (this.pending.size >= CLIENT_PENDING_REQUESTS_MAX) {
       return Promise.reject(
-        new RemotingError('RMQ_ERR_TOO_MANY_REQUESTS', `${this.pending.size} requests already pending on ${this.remoteAddress}`),
+        new RemotingError(
+          'RMQ_ERR_TOO_MANY_REQUESTS',
+          `${this.pending.size} requests already pending on ${this.remoteAddress}`,
+        ),
       )
     }
     return new Promise<RemotingCommand>((resolve, reject) => {
@@ -206,10 +255,7 @@ export class RemotingChannel {
       if (p.deadlineMs > now) continue
       this.pending.delete(opaque)
       p.reject(
-        new RemotingError(
-          'RMQ_ERR_TIMEOUT',
-          `request ${p.code} (opaque ${opaque}) to ${this.remoteAddress} timed out`,
-        ),
+        new RemotingError('RMQ_ERR_TIMEOUT', `request ${p.code} (opaque ${opaque}) to ${this.remoteAddress} timed out`),
       )
     }
     if (this.pending.size === 0) this.stopPendingScan()
@@ -228,6 +274,7 @@ export class RemotingChannel {
     this.closed = true
     this.closeReason = reason
     this.stopPendingScan()
+    this.deferredFrames = []
     this.socket.destroy()
     const err = new RemotingError('RMQ_ERR_CONNECTION_CLOSED', `connection to ${this.remoteAddress} closed: ${reason}`)
     for (const p of this.pending.values()) p.reject(err)

@@ -50,7 +50,12 @@ export class RemotingClient {
   constructor(private readonly options: RemotingClientOptions = {}) {
     this.log = (options.logger ?? noopLogger).child({ component: 'remoting-client' })
     this.dispatcher = new RequestDispatcher(this.log)
-    this.executor = new RequestExecutor({ name: 'client', concurrency: 64, queueCapacity: 10_000, queueWaitMsMax: Infinity })
+    this.executor = new RequestExecutor({
+      name: 'client',
+      concurrency: 64,
+      queueCapacity: 10_000,
+      queueWaitMsMax: Infinity,
+    })
   }
 
   registerRPCHook(hook: RPCHook): void {
@@ -65,10 +70,14 @@ export class RemotingClient {
   /** Sends a request and waits for the response. */
   async invoke(addr: string, request: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
     const started = Date.now()
-    const channel = await this.channel(addr, Math.min(timeoutMs, this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT))
+    const channel = await this.channel(
+      addr,
+      Math.min(timeoutMs, this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT),
+    )
     this.beforeRequest(addr, request)
     const left = timeoutMs - (Date.now() - started)
-    if (left <= 0) throw new RemotingError('RMQ_ERR_TIMEOUT', `request ${request.code} to ${addr} timed out while connecting`)
+    if (left <= 0)
+      throw new RemotingError('RMQ_ERR_TIMEOUT', `request ${request.code} to ${addr} timed out while connecting`)
     try {
       const response = await channel.invoke(request, left)
       this.afterResponse(addr, request, response)
@@ -83,7 +92,10 @@ export class RemotingClient {
 
   /** Sends a request without waiting for any response. */
   async invokeOneway(addr: string, request: RemotingCommand, connectTimeoutMs?: number): Promise<void> {
-    const channel = await this.channel(addr, connectTimeoutMs ?? this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT)
+    const channel = await this.channel(
+      addr,
+      connectTimeoutMs ?? this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT,
+    )
     this.beforeRequest(addr, request)
     if (!channel.invokeOneway(request)) {
       throw new RemotingError('RMQ_ERR_CONNECTION_CLOSED', `connection to ${addr} closed before the request was sent`)
@@ -91,7 +103,10 @@ export class RemotingClient {
   }
 
   /** The open connection to `addr`, connecting if there is none. */
-  channel(addr: string, connectTimeoutMs = this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT): Promise<RemotingChannel> {
+  channel(
+    addr: string,
+    connectTimeoutMs = this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT,
+  ): Promise<RemotingChannel> {
     if (this.closed) return Promise.reject(new RemotingError('RMQ_ERR_CLIENT_CLOSED', 'remoting client is shut down'))
     const open = this.channels.get(addr)
     if (open?.isActive()) return Promise.resolve(open)
@@ -115,10 +130,16 @@ export class RemotingClient {
   }
 
   private connect(addr: string, timeoutMs: number): Promise<RemotingChannel> {
-    const [host, port] = parseAddress(addr)
     return new Promise((resolve, reject) => {
+      // Inside the executor, a bad address rejects the promise instead of throwing from `channel()`.
+      const [host, port] = parseAddress(addr)
       const socket: net.Socket = this.options.tls
-        ? tls.connect({ ...this.options.tls, host, port, servername: this.options.tls.servername ?? (net.isIP(host) ? undefined : host) })
+        ? tls.connect({
+            ...this.options.tls,
+            host,
+            port,
+            servername: this.options.tls.servername ?? (net.isIP(host) ? undefined : host),
+          })
         : net.connect({ host, port, noDelay: true })
       const timer = setTimeout(() => {
         socket.destroy()

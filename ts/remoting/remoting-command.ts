@@ -81,7 +81,8 @@ export class RemotingCommand {
 
   /** Sets one ext field, creating the map when needed. */
   putExt(name: string, value: string | number | boolean): this {
-    if (this.extFields === null) this.extFields = {}
+    // Without a prototype, as the decoders make it: on `{}` a `__proto__` key would hit the setter and vanish.
+    if (this.extFields === null) this.extFields = Object.create(null) as ExtFields
     this.extFields[name] = String(value)
     return this
   }

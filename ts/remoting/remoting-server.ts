@@ -6,9 +6,9 @@
 import net from 'node:net'
 import tls from 'node:tls'
 
-import { RemotingError } from '../common/errors.js'
+import { ConfigError, RemotingError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
-import { RemotingChannel } from './remoting-channel.js'
+import { formatAddress, RemotingChannel } from './remoting-channel.js'
 import type { RequestDispatcher } from './request-dispatcher.js'
 
 /** `tlsMode` as RocketMQ spells it: plaintext only, either, or TLS only. */
@@ -32,21 +32,32 @@ export interface RemotingServerOptions {
   port: number
   host?: string
   frameBytesMax?: number
-  /** Close connections idle this long (`serverChannelMaxIdleTimeSeconds`, 120 s). */
+  /**
+   * Close connections idle this long (`serverChannelMaxIdleTimeSeconds`, 120 s). Also bounds how long a new
+   * connection may take to send its first byte and finish a TLS handshake (120 s when unset).
+   */
   idleTimeMs?: number
+  /** Stop reading a connection while this many response bytes wait for it (`CONNECTION_WRITE_BYTES_HIGH`). */
+  writeBytesHigh?: number
   tls?: ServerTlsOptions
   logger: Logger
 }
 
 /** First byte of a TLS handshake record: no valid plaintext frame starts with it (protocol.md §1.1). */
 const TLS_HANDSHAKE = 0x16
+/** Time allowed to a connection before it becomes a channel when no idle time is configured (Netty's idle default). */
+const HANDSHAKE_TIMEOUT_MS_DEFAULT = 120_000
 
 export class RemotingServer {
   private readonly server: net.Server
+  /** Performs TLS handshakes for connections whose first byte is 0x16; never listens itself. */
+  private readonly tlsServer: tls.Server | null
   private readonly channels = new Set<RemotingChannel>()
+  /** Connections that are not channels yet (first byte or TLS handshake pending), by `address|port`. */
+  private readonly handshaking = new Map<string, net.Socket>()
   private readonly listeners: ChannelEventListener[] = []
-  private readonly secureContext: tls.SecureContext | null
   private readonly log: Logger
+  private readonly handshakeTimeoutMs: number
   private closing = false
 
   constructor(
@@ -54,7 +65,36 @@ export class RemotingServer {
     private readonly dispatcher: RequestDispatcher,
   ) {
     this.log = options.logger
-    this.secureContext = options.tls?.secureContext ? tls.createSecureContext(options.tls.secureContext) : null
+    const tlsOptions = options.tls
+    const mode = tlsOptions?.mode ?? 'disabled'
+    if (mode === 'enforcing' && tlsOptions?.secureContext === undefined) {
+      throw new ConfigError('RMQ_ERR_CONFIG', 'tls mode "enforcing" needs a secureContext with a key and a certificate')
+    }
+    this.handshakeTimeoutMs =
+      options.idleTimeMs && options.idleTimeMs > 0 ? options.idleTimeMs : HANDSHAKE_TIMEOUT_MS_DEFAULT
+    // A `tls.Server` rather than a bare `TLSSocket`: only the server's own connection handling rejects a client
+    // certificate that fails verification (a bare server-side TLSSocket accepts one from any CA) and enforces a
+    // handshake timeout.
+    this.tlsServer =
+      mode !== 'disabled' && tlsOptions?.secureContext !== undefined
+        ? tls.createServer(
+            {
+              ...tlsOptions.secureContext,
+              requestCert: tlsOptions.requestCert ?? false,
+              rejectUnauthorized: tlsOptions.requestCert ?? false,
+              handshakeTimeout: this.handshakeTimeoutMs,
+            },
+            (secure) => this.onSecureConnection(secure),
+          )
+        : null
+    this.tlsServer?.on('tlsClientError', (err, secure) => {
+      this.log.info(
+        { remote: formatAddress(secure.remoteAddress, secure.remotePort), err: err.message },
+        'TLS handshake failed',
+      )
+      // Node reports a handshake timeout here and leaves the socket open: closing it is ours to do.
+      secure.destroy()
+    })
     this.server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.onConnection(socket))
     this.server.on('error', (err) => this.log.error({ err }, 'server error'))
   }
@@ -67,7 +107,13 @@ export class RemotingServer {
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
-        reject(new RemotingError('RMQ_ERR_LISTEN', `cannot listen on ${this.options.host ?? '0.0.0.0'}:${this.options.port}: ${err.message}`, { cause: err }))
+        reject(
+          new RemotingError(
+            'RMQ_ERR_LISTEN',
+            `cannot listen on ${this.options.host ?? '0.0.0.0'}:${this.options.port}: ${err.message}`,
+            { cause: err },
+          ),
+        )
       }
       this.server.once('error', onError)
       this.server.listen({ port: this.options.port, host: this.options.host }, () => {
@@ -86,6 +132,11 @@ export class RemotingServer {
     return this.channels
   }
 
+  /** Connections accepted that are not channels yet: waiting for their first byte or in a TLS handshake. */
+  pendingConnectionCount(): number {
+    return this.handshaking.size
+  }
+
   /** Stops accepting connections. */
   stopAccepting(): Promise<void> {
     this.closing = true
@@ -95,9 +146,12 @@ export class RemotingServer {
     })
   }
 
-  /** Stops accepting and closes every connection. */
+  /** Stops accepting and closes every connection, including those still in a handshake. */
   async close(): Promise<void> {
     const stopped = this.stopAccepting()
+    // `net.Server#close` waits for every connection it accepted, so none may be left behind.
+    for (const socket of [...this.handshaking.values()]) socket.destroy()
+    this.handshaking.clear()
     for (const ch of [...this.channels]) ch.close('server shutting down')
     await stopped
   }
@@ -109,9 +163,29 @@ export class RemotingServer {
     }
     const mode = this.options.tls?.mode ?? 'disabled'
     if (mode === 'disabled') {
+      // No peek: a TLS ClientHello read as a frame has a length near 0x16030100, far above the frame limit, so the
+      // decoder closes the connection as Java's server does in this mode.
       this.accept(socket)
       return
     }
+    const remote = formatAddress(socket.remoteAddress, socket.remotePort)
+    const key = `${socket.remoteAddress}|${socket.remotePort}`
+    this.handshaking.set(key, socket)
+    const forget = (): void => {
+      if (this.handshaking.get(key) === socket) this.handshaking.delete(key)
+    }
+    socket.once('close', forget)
+    const onError = (err: Error): void => {
+      // Until a channel owns the socket nobody else reports its errors; the socket closes itself after one.
+      this.log.debug({ remote, err: err.message }, 'connection error before handshake')
+    }
+    socket.on('error', onError)
+    const onSilent = (): void => {
+      this.log.info({ remote }, 'closing connection that sent nothing')
+      socket.destroy()
+    }
+    socket.setTimeout(this.handshakeTimeoutMs)
+    socket.once('timeout', onSilent)
     // Peek at the first byte: 0x16 starts a TLS handshake, anything else is a plaintext frame.
     socket.once('readable', () => {
       const first = socket.read(1) as Buffer | null
@@ -120,24 +194,17 @@ export class RemotingServer {
         return
       }
       socket.unshift(first)
-      const remote = `${socket.remoteAddress}:${socket.remotePort}`
+      socket.setTimeout(0)
+      socket.off('timeout', onSilent)
       if (first[0] === TLS_HANDSHAKE) {
-        if (this.secureContext === null) {
+        if (this.tlsServer === null) {
           this.log.warn({ remote }, 'TLS handshake refused: no certificate configured')
           socket.destroy()
           return
         }
-        const secure = new tls.TLSSocket(socket, {
-          isServer: true,
-          secureContext: this.secureContext,
-          requestCert: this.options.tls?.requestCert ?? false,
-          rejectUnauthorized: this.options.tls?.requestCert ?? false,
-        })
-        secure.once('secure', () => this.accept(secure))
-        secure.once('error', (err) => {
-          this.log.info({ remote, err: err.message }, 'TLS handshake failed')
-          secure.destroy()
-        })
+        // The TLS socket takes over the socket's handle and first replays what is buffered, the unshifted byte
+        // included; the handshake timeout now runs in the TLS server.
+        this.tlsServer.emit('connection', socket)
         return
       }
       if (mode === 'enforcing') {
@@ -145,15 +212,27 @@ export class RemotingServer {
         socket.destroy()
         return
       }
+      forget()
+      socket.off('error', onError)
       this.accept(socket)
     })
-    socket.on('error', () => socket.destroy())
+  }
+
+  private onSecureConnection(secure: tls.TLSSocket): void {
+    // The TLS socket reads its peer's address from the handle it took over, so the key is the raw socket's.
+    this.handshaking.delete(`${secure.remoteAddress}|${secure.remotePort}`)
+    if (this.closing) {
+      secure.destroy()
+      return
+    }
+    this.accept(secure)
   }
 
   private accept(socket: net.Socket): void {
     const channel = new RemotingChannel(socket, {
       frameBytesMax: this.options.frameBytesMax,
       idleTimeMs: this.options.idleTimeMs,
+      writeBytesHigh: this.options.writeBytesHigh,
       logger: this.log,
       onRequest: (ch, request) => this.dispatcher.dispatch(ch, request),
       onClose: (ch, reason) => {
@@ -169,7 +248,14 @@ export class RemotingServer {
       },
     })
     this.channels.add(channel)
-    for (const l of this.listeners) l.onChannelConnect?.(channel)
-    socket.resume()
+    for (const l of this.listeners) {
+      try {
+        l.onChannelConnect?.(channel)
+      } catch (err) {
+        // This runs in the socket's event handler, where a throw would end the process; the channel stays usable.
+        this.log.error({ err, remote: channel.remoteAddress }, 'channel connect listener failed')
+      }
+    }
+    if (channel.isActive() && !channel.isReadPaused()) socket.resume()
   }
 }

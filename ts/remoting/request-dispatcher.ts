@@ -71,7 +71,10 @@ export class RequestDispatcher {
     if (reg === undefined || reg === null) {
       channel.writeResponse(
         request,
-        RemotingCommand.createResponse(ResponseCode.REQUEST_CODE_NOT_SUPPORTED, ` request type ${request.code} not supported`),
+        RemotingCommand.createResponse(
+          ResponseCode.REQUEST_CODE_NOT_SUPPORTED,
+          ` request type ${request.code} not supported`,
+        ),
       )
       return
     }

@@ -46,6 +46,8 @@ export class RequestExecutor {
   private queue: ExecutorTask[] = []
   private head = 0
   private sweeper: NodeJS.Timeout | null = null
+  /** True while `pump` runs: a task that finishes synchronously inside it must not start a nested pump. */
+  private pumping = false
   /** Requests refused because the queue was full, waited too long, or the page cache was busy. */
   refusedCount = 0
 
@@ -117,18 +119,25 @@ export class RequestExecutor {
 
   private readonly done = (): void => {
     this.running--
-    this.pump()
+    // A synchronous task ends inside `start`, inside the loop below: that loop picks up the freed slot. Recursing
+    // instead would nest one pump per queued task and overflow the stack on a long queue, leaving it stuck.
+    if (!this.pumping) this.pump()
   }
 
   private pump(): void {
-    while (this.running < this.concurrency && this.queued > 0) {
-      const task = this.shift()!
-      const waitedMs = this.now() - task.createdMs
-      if (waitedMs >= this.queueWaitMsMax) {
-        this.refuseExpired(task, waitedMs)
-        continue
+    this.pumping = true
+    try {
+      while (this.running < this.concurrency && this.queued > 0) {
+        const task = this.shift()!
+        const waitedMs = this.now() - task.createdMs
+        if (waitedMs >= this.queueWaitMsMax) {
+          this.refuseExpired(task, waitedMs)
+          continue
+        }
+        this.start(task)
       }
-      this.start(task)
+    } finally {
+      this.pumping = false
     }
     if (this.queued === 0) this.stopSweeper()
   }

@@ -148,6 +148,8 @@ export class GetMessageResult {
 export interface QueryMessageResult {
   /** Matching records (keys re-checked, since the index compares hashes only), newest first. */
   messages: MessageExt[]
+  /** The stored record of each message, as a query response body carries them. */
+  records: Buffer[]
   indexLastUpdateTimestamp: number
   indexLastUpdatePhyoffset: number
 }
@@ -252,5 +254,7 @@ export interface MessageStore {
   isOSPageCacheBusy(): boolean
   flush(): Promise<number>
   cleanExpiredFiles(): Promise<CleanReport>
+  /** Deletes a topic's consume queues; resolves with how many there were. A later put starts at offset 0. */
+  deleteTopic(topic: string): Promise<number>
   shutdown(): Promise<void>
 }

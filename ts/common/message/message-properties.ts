@@ -49,3 +49,17 @@ export function findProperty(s: string, name: string): string | null {
   }
   return found
 }
+
+/** The properties string without any entry named `name` (each kept entry followed by its separator). */
+export function withoutProperty(s: string, name: string): string {
+  let out = ''
+  let start = 0
+  while (start < s.length) {
+    let end = s.indexOf(PROPERTY_SEPARATOR, start)
+    if (end < 0) end = s.length
+    const isName = s.startsWith(name, start) && s.charCodeAt(start + name.length) === 1
+    if (!isName && end > start) out += s.slice(start, end) + PROPERTY_SEPARATOR
+    start = end + 1
+  }
+  return out
+}

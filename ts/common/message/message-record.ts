@@ -134,3 +134,9 @@ export function decodeMessages(b: Buffer, options: DecodeOptions = {}): MessageE
   }
   return out
 }
+
+/** The BORNHOST bytes of the record at `pos` (8 or 20 bytes, copied), for re-storing a message as it came. */
+export function recordBornHost(b: Buffer, pos = 0): Buffer {
+  const v6 = (b.readInt32BE(pos + POS_SYS_FLAG) & MessageSysFlag.BORNHOST_V6_FLAG) !== 0
+  return Buffer.from(b.subarray(pos + POS_BORN_HOST, pos + POS_BORN_HOST + (v6 ? 20 : 8)))
+}

@@ -6,7 +6,10 @@
 import { ProtocolError } from '../../common/errors.js'
 import type { RemotingCommand } from '../remoting-command.js'
 
-const INTEGER = /^-?\d+$/
+/** What `Integer.parseInt` and `Long.parseLong` accept in decimal: an optional sign, then digits. */
+const INTEGER = /^[+-]?\d+$/
+const JAVA_LONG_MIN = -(2n ** 63n)
+const JAVA_LONG_MAX = 2n ** 63n - 1n
 
 function missing(name: string): ProtocolError {
   return new ProtocolError('RMQ_ERR_HEADER_FIELD', `the custom field <${name}> is null`)
@@ -14,7 +17,10 @@ function missing(name: string): ProtocolError {
 
 function invalid(name: string, kind: string, value: string): ProtocolError {
   const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value
-  return new ProtocolError('RMQ_ERR_HEADER_FIELD', `the custom field <${name}> is not a valid ${kind}: ${JSON.stringify(shown)}`)
+  return new ProtocolError(
+    'RMQ_ERR_HEADER_FIELD',
+    `the custom field <${name}> is not a valid ${kind}: ${JSON.stringify(shown)}`,
+  )
 }
 
 export class HeaderReader {
@@ -51,13 +57,20 @@ export class HeaderReader {
     return n
   }
 
-  /** A Java long that fits a double exactly (every offset and timestamp does). */
+  /**
+   * A Java long. Offsets and timestamps fit a double exactly; a larger value is a sentinel such as `Long.MAX_VALUE`
+   * (the Java client's QUERY_MESSAGE `endTimestamp`, `MQAdminImpl#queryMessageByUniqKey`) and reads as the nearest
+   * double. Outside the Java long range it is invalid, as `Long.parseLong` finds it.
+   */
   optLong(name: string): number | undefined {
     const v = this.optString(name)
     if (v === undefined) return undefined
     const t = v.trim()
+    if (!INTEGER.test(t)) throw invalid(name, 'long', v)
     const n = Number(t)
-    if (!INTEGER.test(t) || !Number.isSafeInteger(n)) throw invalid(name, 'long', v)
+    if (Number.isSafeInteger(n)) return n
+    const big = BigInt(t)
+    if (big < JAVA_LONG_MIN || big > JAVA_LONG_MAX) throw invalid(name, 'long', v)
     return n
   }
 

@@ -1,0 +1,220 @@
+/**
+ * The broker's configuration: `BrokerConfig`, `NettyServerConfig` and `MessageStoreConfig` keys with their Java
+ * names and defaults (protocol.md Appendix B, store.md §12), read from a `broker.conf`, `FERRYMQ_*` variables and
+ * flags, and validated once at start (STYLE.md §9). Store keys go to the native store as they are.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { networkInterfaces } from 'node:os'
+import { resolve } from 'node:path'
+
+import {
+  envLayer,
+  parseProperties,
+  resolveConfig,
+  type ConfigKeySpec,
+  type ConfigLayer,
+  type ConfigValue,
+} from '../common/config-loader.js'
+import { ConfigError } from '../common/errors.js'
+import type { MessageStoreConfig } from '../store/native-message-store.js'
+
+type Spec = ConfigKeySpec & { default: ConfigValue }
+
+/** Broker keys, each with its default. Comments name what RocketMQ does with it. */
+export const BROKER_CONFIG_KEYS = {
+  /** Address clients reach this broker at; stored in every record and offset msgId. Empty: the first non-loopback IPv4. */
+  brokerIP1: { kind: 'string', default: '' },
+  brokerName: { kind: 'string', default: 'broker-a' },
+  brokerClusterName: { kind: 'string', default: 'DefaultCluster' },
+  /** 0 = master; slaves are not supported yet. */
+  brokerId: { kind: 'long', default: 0, min: 0, max: 0 },
+  brokerPermission: { kind: 'int', default: 6, min: 0, max: 15 },
+  /** `ASYNC_MASTER` or `SYNC_MASTER` (replication is not built yet: both behave as a lone master). */
+  brokerRole: { kind: ['ASYNC_MASTER', 'SYNC_MASTER'], default: 'ASYNC_MASTER' },
+  /** Name servers, `host:port;host:port`. */
+  namesrvAddr: { kind: 'string', default: '' },
+  listenPort: { kind: 'int', default: 10911, min: 0, max: 65535 },
+  /** Also listen on `listenPort − 2`, the "VIP channel" older Java clients use. */
+  fastListenPortEnable: { kind: 'bool', default: true },
+  serverChannelMaxIdleTimeSeconds: { kind: 'int', default: 120, min: 0 },
+  defaultTopicQueueNums: { kind: 'int', default: 8, min: 1, max: 1024 },
+  autoCreateTopicEnable: { kind: 'bool', default: true },
+  clusterTopicEnable: { kind: 'bool', default: true },
+  brokerTopicEnable: { kind: 'bool', default: true },
+  autoCreateSubscriptionGroup: { kind: 'bool', default: true },
+  traceTopicEnable: { kind: 'bool', default: false },
+  msgTraceTopicName: { kind: 'string', default: 'RMQ_SYS_TRACE_TOPIC' },
+  rejectTransactionMessage: { kind: 'bool', default: false },
+  startAcceptSendRequestTimeStamp: { kind: 'long', default: 0 },
+  traceOn: { kind: 'bool', default: true },
+  regionId: { kind: 'string', default: 'DefaultRegion' },
+  longPollingEnable: { kind: 'bool', default: true },
+  shortPollingTimeMills: { kind: 'long', default: 1000, min: 1 },
+  notifyConsumerIdsChangedEnable: { kind: 'bool', default: true },
+  slaveReadEnable: { kind: 'bool', default: false },
+  /** SQL92 filtering; ferrymq filters by tag only, so this must stay false. */
+  enablePropertyFilter: { kind: 'bool', default: false },
+  filterSupportRetry: { kind: 'bool', default: false },
+  flushConsumerOffsetInterval: { kind: 'int', default: 5000, min: 100 },
+  flushDelayOffsetInterval: { kind: 'long', default: 10_000, min: 100 },
+  registerNameServerPeriod: { kind: 'int', default: 30_000, min: 10_000, max: 60_000 },
+  registerBrokerTimeoutMills: { kind: 'int', default: 6000, min: 100 },
+  compressedRegister: { kind: 'bool', default: false },
+  sendThreadPoolQueueCapacity: { kind: 'int', default: 10_000, min: 1 },
+  pullThreadPoolQueueCapacity: { kind: 'int', default: 100_000, min: 1 },
+  queryThreadPoolQueueCapacity: { kind: 'int', default: 20_000, min: 1 },
+  clientManagerThreadPoolQueueCapacity: { kind: 'int', default: 1_000_000, min: 1 },
+  consumerManagerThreadPoolQueueCapacity: { kind: 'int', default: 1_000_000, min: 1 },
+  heartbeatThreadPoolQueueCapacity: { kind: 'int', default: 50_000, min: 1 },
+  brokerFastFailureEnable: { kind: 'bool', default: true },
+  waitTimeMillsInSendQueue: { kind: 'long', default: 200, min: 1 },
+  waitTimeMillsInPullQueue: { kind: 'long', default: 5000, min: 1 },
+  waitTimeMillsInHeartbeatQueue: { kind: 'long', default: 31_000, min: 1 },
+  /** Puts the broker lets the store work on at once before sends wait in the send queue. */
+  sendMessageConcurrency: { kind: 'int', default: 4096, min: 1 },
+  channelExpiredTimeout: { kind: 'long', default: 120_000, min: 1000 },
+  aclEnable: { kind: 'bool', default: false },
+  /** The plain ACL file; empty: `<storePathRootDir>/config/plain_acl.yml`. */
+  aclFile: { kind: 'string', default: '' },
+  /** Answer ACL refusals with `NO_PERMISSION` (5.x) instead of `SYSTEM_ERROR` (4.x). */
+  aclRefusalNoPermission: { kind: 'bool', default: false },
+  tlsMode: { kind: ['disabled', 'permissive', 'enforcing'], default: 'disabled' },
+  tlsServerCertPath: { kind: 'string', default: '' },
+  tlsServerKeyPath: { kind: 'string', default: '' },
+  tlsServerKeyPassword: { kind: 'string', default: '' },
+  tlsServerAuthClient: { kind: 'bool', default: false },
+  tlsServerTrustCertPath: { kind: 'string', default: '' },
+  /** Port of the admin HTTP API; 0 picks one, -1 disables it. */
+  adminPort: { kind: 'int', default: 8080, min: -1, max: 65535 },
+  adminHost: { kind: 'string', default: '127.0.0.1' },
+} as const satisfies Record<string, Spec>
+
+/** Store keys passed to the native store (`MessageStoreConfig`); absent keys take RocketMQ's defaults there. */
+export const STORE_CONFIG_KEYS = {
+  storePathRootDir: { kind: 'string' },
+  storePathCommitLog: { kind: 'string' },
+  mappedFileSizeCommitLog: { kind: 'long', min: 4096 },
+  mappedFileSizeConsumeQueue: { kind: 'long', min: 20 },
+  maxMessageSize: { kind: 'int', min: 1 },
+  flushDiskType: { kind: ['ASYNC_FLUSH', 'SYNC_FLUSH'] },
+  flushIntervalCommitLog: { kind: 'int', min: 1 },
+  flushCommitLogLeastPages: { kind: 'int', min: 0 },
+  flushCommitLogThoroughInterval: { kind: 'int', min: 1 },
+  syncFlushTimeout: { kind: 'long', min: 1 },
+  flushIntervalConsumeQueue: { kind: 'int', min: 1 },
+  flushConsumeQueueLeastPages: { kind: 'int', min: 0 },
+  flushConsumeQueueThoroughInterval: { kind: 'int', min: 1 },
+  osPageCacheBusyTimeOutMills: { kind: 'long', min: 1 },
+  checkCRCOnRecover: { kind: 'bool' },
+  messageIndexEnable: { kind: 'bool' },
+  maxHashSlotNum: { kind: 'int', min: 1 },
+  maxIndexNum: { kind: 'int', min: 1 },
+  maxMsgsNumBatch: { kind: 'int', min: 1 },
+  fileReservedTime: { kind: 'int', min: 0 },
+  deleteWhen: { kind: 'string' },
+  cleanResourceInterval: { kind: 'int', min: 1 },
+  deleteCommitLogFilesInterval: { kind: 'int', min: 0 },
+  destroyMapedFileIntervalForcibly: { kind: 'int', min: 0 },
+  deleteFileBatchMax: { kind: 'int', min: 1 },
+  diskMaxUsedSpaceRatio: { kind: 'int', min: 10, max: 95 },
+  diskSpaceWarningLevelRatio: { kind: 'float', min: 0, max: 1 },
+  diskSpaceCleanForciblyRatio: { kind: 'float', min: 0, max: 1 },
+  cleanFileForciblyEnable: { kind: 'bool' },
+  messageDelayLevel: { kind: 'string' },
+  maxTransferBytesOnMessageInMemory: { kind: 'int', min: 1 },
+  maxTransferCountOnMessageInMemory: { kind: 'int', min: 1 },
+  maxTransferBytesOnMessageInDisk: { kind: 'int', min: 1 },
+  maxTransferCountOnMessageInDisk: { kind: 'int', min: 1 },
+  accessMessageInMemoryMaxRatio: { kind: 'int', min: 0, max: 100 },
+  maxFilterMessageSize: { kind: 'int', min: 20 },
+  dataReadAheadEnable: { kind: 'bool' },
+  commitLogPretouchAheadBytes: { kind: 'long', min: 0 },
+  allocateMappedFileTimeoutMs: { kind: 'long', min: 1 },
+  autoMessageVersionOnTopicLen: { kind: 'bool' },
+} as const satisfies Record<string, ConfigKeySpec>
+
+type ValueOf<K> = K extends 'bool' ? boolean : K extends 'string' ? string : K extends readonly (infer E)[] ? E : number
+
+export type BrokerConfig = {
+  -readonly [K in keyof typeof BROKER_CONFIG_KEYS]: ValueOf<(typeof BROKER_CONFIG_KEYS)[K]['kind']>
+}
+
+const SCHEMA: Record<string, ConfigKeySpec> = { ...BROKER_CONFIG_KEYS, ...STORE_CONFIG_KEYS }
+
+export interface LoadBrokerConfigOptions {
+  /** A `broker.conf` (Java properties). */
+  configFile?: string
+  env?: NodeJS.ProcessEnv
+  /** Values from the command line, by key; they win over everything. */
+  overrides?: Record<string, string | ConfigValue | undefined>
+  /** The store directory when no source sets `storePathRootDir`. */
+  defaultStorePath: string
+}
+
+export interface LoadedBrokerConfig {
+  brokerConfig: BrokerConfig
+  storeConfig: MessageStoreConfig
+  /** Keys no schema knows (ignored, as Java does), for a warning at start. */
+  unknownKeys: string[]
+}
+
+export function defaultBrokerConfig(): BrokerConfig {
+  const out: Record<string, ConfigValue> = {}
+  for (const [key, spec] of Object.entries(BROKER_CONFIG_KEYS)) out[key] = spec.default
+  return out as BrokerConfig
+}
+
+/** Reads every source, checks every value, and fails with a `ConfigError` before anything starts. */
+export function loadBrokerConfig(options: LoadBrokerConfigOptions): LoadedBrokerConfig {
+  const layers: ConfigLayer[] = []
+  if (options.configFile) {
+    const path = resolve(options.configFile)
+    if (!existsSync(path)) throw new ConfigError('RMQ_ERR_CONFIG', `config file ${path} does not exist`)
+    layers.push({ source: path, values: parseProperties(readFileSync(path, 'utf8'), path) })
+  }
+  layers.push(envLayer(SCHEMA, options.env ?? {}))
+  const overrides = new Map<string, string | ConfigValue>()
+  for (const [k, v] of Object.entries(options.overrides ?? {})) if (v !== undefined) overrides.set(k, v)
+  layers.push({ source: 'command line', values: overrides })
+  const { values, unknown } = resolveConfig(SCHEMA, layers)
+
+  const brokerConfig = defaultBrokerConfig() as Record<string, ConfigValue>
+  const storeConfig: Record<string, ConfigValue> = {}
+  for (const [key, value] of values) {
+    if (key in BROKER_CONFIG_KEYS) brokerConfig[key] = value
+    else storeConfig[key] = value
+  }
+  const broker = brokerConfig as BrokerConfig
+  if (!storeConfig.storePathRootDir) storeConfig.storePathRootDir = options.defaultStorePath
+  storeConfig.storePathRootDir = resolve(String(storeConfig.storePathRootDir))
+  if (broker.brokerIP1 === '') broker.brokerIP1 = localAddress()
+  validate(broker)
+  return { brokerConfig: broker, storeConfig: storeConfig as unknown as MessageStoreConfig, unknownKeys: unknown }
+}
+
+function validate(c: BrokerConfig): void {
+  const fail = (msg: string): never => {
+    throw new ConfigError('RMQ_ERR_CONFIG', msg)
+  }
+  if (c.enablePropertyFilter) fail('enablePropertyFilter=true: SQL92 filtering is not supported by ferrymq; use tags')
+  if (!/^[%|a-zA-Z0-9_-]{1,127}$/.test(c.brokerName)) fail(`brokerName ${JSON.stringify(c.brokerName)} is not a valid name`)
+  if (!/^[%|a-zA-Z0-9_-]{1,127}$/.test(c.brokerClusterName)) {
+    fail(`brokerClusterName ${JSON.stringify(c.brokerClusterName)} is not a valid name`)
+  }
+  if (c.brokerIP1 === '0.0.0.0' || c.brokerIP1 === '::') fail('brokerIP1 must be an address clients can reach, not a wildcard')
+  if (c.fastListenPortEnable && c.listenPort !== 0 && c.listenPort < 3) fail('listenPort must be at least 3 when the VIP port (listenPort - 2) is enabled')
+  for (const addr of c.namesrvAddr.split(';').filter((a) => a.length > 0)) {
+    if (!/^(\[[^\]]+\]|[^:;]+):\d{1,5}$/.test(addr.trim())) fail(`namesrvAddr: ${JSON.stringify(addr)} is not host:port`)
+  }
+  if (c.tlsMode !== 'disabled' && (c.tlsServerCertPath === '' || c.tlsServerKeyPath === '')) {
+    fail(`tlsMode=${c.tlsMode} needs tlsServerCertPath and tlsServerKeyPath`)
+  }
+}
+
+/** The first non-internal IPv4 address (`RemotingUtil.getLocalAddress`), else loopback. */
+export function localAddress(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  return '127.0.0.1'
+}

@@ -1,0 +1,121 @@
+/**
+ * Committed consumer offsets (`ConsumerOffsetManager`): `topic@group` → queue id → next offset to consume,
+ * persisted to `config/consumerOffset.json` every `flushConsumerOffsetInterval` (5 s) and at shutdown, written
+ * atomically. The file uses RocketMQ's own layout (fastjson's unquoted integer keys), so a Java broker's file
+ * loads here and ours loads there.
+ */
+import { join } from 'node:path'
+
+import { stringifyJson } from '../common/fastjson.js'
+import type { Logger } from '../common/logger.js'
+import { readConfigFile, writeFileAtomic } from './config-file.js'
+
+const TOPIC_GROUP_SEPARATOR = '@'
+
+export class ConsumerOffsetManager {
+  private readonly table = new Map<string, Map<number, number>>()
+  private readonly path: string
+  private readonly log: Logger
+  private dirty = false
+
+  constructor(storePathRootDir: string, logger: Logger) {
+    this.log = logger.child({ component: 'consumer-offset' })
+    this.path = join(storePathRootDir, 'config', 'consumerOffset.json')
+  }
+
+  load(): void {
+    const data = readConfigFile(this.path, this.log) as Record<string, unknown> | null
+    if (data === null) return
+    for (const [key, queues] of Object.entries((data.offsetTable ?? {}) as Record<string, unknown>)) {
+      if (!key.includes(TOPIC_GROUP_SEPARATOR) || typeof queues !== 'object' || queues === null) continue
+      const m = new Map<number, number>()
+      for (const [qid, off] of Object.entries(queues as Record<string, unknown>)) {
+        const q = Number(qid)
+        if (Number.isInteger(q) && typeof off === 'number' && Number.isSafeInteger(off)) m.set(q, off)
+      }
+      this.table.set(key, m)
+    }
+  }
+
+  /** Stores `offset` for the queue; no monotonicity check, as in Java. */
+  commitOffset(clientHost: string, group: string, topic: string, queueId: number, offset: number): void {
+    const key = topic + TOPIC_GROUP_SEPARATOR + group
+    let m = this.table.get(key)
+    if (m === undefined) {
+      m = new Map()
+      this.table.set(key, m)
+    }
+    const prev = m.get(queueId)
+    m.set(queueId, offset)
+    this.dirty = true
+    if (prev !== undefined && offset < prev) {
+      this.log.debug({ clientHost, group, topic, queueId, prev, offset }, 'committed offset moved back')
+    }
+  }
+
+  /** The committed offset, or -1 when there is none. */
+  queryOffset(group: string, topic: string, queueId: number): number {
+    return this.table.get(topic + TOPIC_GROUP_SEPARATOR + group)?.get(queueId) ?? -1
+  }
+
+  queryOffsetTable(group: string, topic: string): ReadonlyMap<number, number> | undefined {
+    return this.table.get(topic + TOPIC_GROUP_SEPARATOR + group)
+  }
+
+  /** Topics the group has offsets for (`whichTopicByConsumer`). */
+  whichTopicByConsumer(group: string): Set<string> {
+    const out = new Set<string>()
+    for (const key of this.table.keys()) {
+      const at = key.lastIndexOf(TOPIC_GROUP_SEPARATOR)
+      if (key.slice(at + 1) === group) out.add(key.slice(0, at))
+    }
+    return out
+  }
+
+  /** Groups with offsets on the topic (`whichGroupByTopic`). */
+  whichGroupByTopic(topic: string): Set<string> {
+    const out = new Set<string>()
+    for (const key of this.table.keys()) {
+      const at = key.lastIndexOf(TOPIC_GROUP_SEPARATOR)
+      if (key.slice(0, at) === topic) out.add(key.slice(at + 1))
+    }
+    return out
+  }
+
+  /** Every `topic@group` entry (admin dumps). */
+  entries(): IterableIterator<[string, Map<number, number>]> {
+    return this.table.entries()
+  }
+
+  removeOffset(group: string): void {
+    for (const key of [...this.table.keys()]) {
+      if (key.slice(key.lastIndexOf(TOPIC_GROUP_SEPARATOR) + 1) === group) this.table.delete(key)
+    }
+    this.dirty = true
+  }
+
+  removeTopic(topic: string): void {
+    for (const key of [...this.table.keys()]) {
+      if (key.slice(0, key.lastIndexOf(TOPIC_GROUP_SEPARATOR)) === topic) this.table.delete(key)
+    }
+    this.dirty = true
+  }
+
+  /** `{"offsetTable":{"T@G":{0:5}}}`: integer keys unquoted, as fastjson writes them. */
+  encode(): string {
+    return stringifyJson({ offsetTable: this.table })
+  }
+
+  /** Writes the offsets if anything changed since the last write; `force` writes anyway (shutdown). */
+  persist(force = false): void {
+    if (!this.dirty && !force) return
+    this.dirty = false
+    try {
+      writeFileAtomic(this.path, this.encode())
+    } catch (err) {
+      this.dirty = true
+      // Offsets stay in memory and the next tick retries; a crash before then costs redelivery, not loss.
+      this.log.error({ err, path: this.path }, 'cannot persist consumer offsets')
+    }
+  }
+}

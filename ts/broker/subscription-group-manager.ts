@@ -1,0 +1,152 @@
+/**
+ * Consumer group settings (`SubscriptionGroupManager`), persisted to `config/subscriptionGroup.json`. Groups are
+ * created with RocketMQ's defaults on first use when `autoCreateSubscriptionGroup` is on (protocol.md §2.9.13).
+ */
+import { join } from 'node:path'
+
+import { stringifyJson } from '../common/fastjson.js'
+import type { Logger } from '../common/logger.js'
+import { SYSTEM_GROUPS } from '../common/mix-all.js'
+import { newDataVersion, nextDataVersion, type DataVersion } from '../common/topic-config.js'
+import { readConfigFile, writeFileAtomic } from './config-file.js'
+
+export interface SubscriptionGroupConfig {
+  groupName: string
+  consumeEnable: boolean
+  consumeFromMinEnable: boolean
+  consumeBroadcastEnable: boolean
+  retryQueueNums: number
+  retryMaxTimes: number
+  brokerId: number
+  whichBrokerWhenConsumeSlowly: number
+  notifyConsumerIdsChangedEnable: boolean
+}
+
+export function newSubscriptionGroupConfig(groupName: string): SubscriptionGroupConfig {
+  return {
+    groupName,
+    consumeEnable: true,
+    consumeFromMinEnable: true,
+    consumeBroadcastEnable: true,
+    retryQueueNums: 1,
+    retryMaxTimes: 16,
+    brokerId: 0,
+    whichBrokerWhenConsumeSlowly: 1,
+    notifyConsumerIdsChangedEnable: true,
+  }
+}
+
+/** Reads a group config from parsed JSON, keeping defaults for missing or mistyped members; `null` if unnamed. */
+export function subscriptionGroupConfigFromJson(v: unknown): SubscriptionGroupConfig | null {
+  if (typeof v !== 'object' || v === null) return null
+  const o = v as Record<string, unknown>
+  if (typeof o.groupName !== 'string' || o.groupName.length === 0) return null
+  const d = newSubscriptionGroupConfig(o.groupName)
+  const bool = (x: unknown, def: boolean): boolean => (typeof x === 'boolean' ? x : def)
+  const int = (x: unknown, def: number): number => (typeof x === 'number' && Number.isInteger(x) ? x : def)
+  return {
+    groupName: d.groupName,
+    consumeEnable: bool(o.consumeEnable, d.consumeEnable),
+    consumeFromMinEnable: bool(o.consumeFromMinEnable, d.consumeFromMinEnable),
+    consumeBroadcastEnable: bool(o.consumeBroadcastEnable, d.consumeBroadcastEnable),
+    retryQueueNums: int(o.retryQueueNums, d.retryQueueNums),
+    retryMaxTimes: int(o.retryMaxTimes, d.retryMaxTimes),
+    brokerId: int(o.brokerId, d.brokerId),
+    whichBrokerWhenConsumeSlowly: int(o.whichBrokerWhenConsumeSlowly, d.whichBrokerWhenConsumeSlowly),
+    notifyConsumerIdsChangedEnable: bool(o.notifyConsumerIdsChangedEnable, d.notifyConsumerIdsChangedEnable),
+  }
+}
+
+export class SubscriptionGroupManager {
+  private readonly table = new Map<string, SubscriptionGroupConfig>()
+  private version: DataVersion = newDataVersion()
+  private readonly path: string
+  private readonly log: Logger
+  private persistScheduled = false
+
+  constructor(
+    storePathRootDir: string,
+    private readonly autoCreate: boolean,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'subscription-group' })
+    this.path = join(storePathRootDir, 'config', 'subscriptionGroup.json')
+    for (const g of SYSTEM_GROUPS) this.table.set(g, newSubscriptionGroupConfig(g))
+  }
+
+  load(): void {
+    const data = readConfigFile(this.path, this.log) as Record<string, unknown> | null
+    if (data === null) return
+    for (const [name, raw] of Object.entries((data.subscriptionGroupTable ?? {}) as Record<string, unknown>)) {
+      const g = subscriptionGroupConfigFromJson(raw)
+      if (g === null || g.groupName !== name) {
+        this.log.warn({ group: name }, 'skipping a malformed group in subscriptionGroup.json')
+        continue
+      }
+      this.table.set(name, g)
+    }
+    const dv = data.dataVersion as Partial<DataVersion> | undefined
+    if (dv && typeof dv.counter === 'number' && typeof dv.timestamp === 'number') {
+      this.version = { counter: dv.counter, timestamp: dv.timestamp }
+    }
+  }
+
+  /** The group's config, created with defaults when auto-creation is on (`findSubscriptionGroupConfig`). */
+  findSubscriptionGroupConfig(group: string): SubscriptionGroupConfig | undefined {
+    const found = this.table.get(group)
+    if (found || !this.autoCreate) return found
+    const created = newSubscriptionGroupConfig(group)
+    this.log.info({ group }, 'auto-created subscription group')
+    this.put(created)
+    return created
+  }
+
+  /** Without auto-creation. */
+  get(group: string): SubscriptionGroupConfig | undefined {
+    return this.table.get(group)
+  }
+
+  groups(): IterableIterator<SubscriptionGroupConfig> {
+    return this.table.values()
+  }
+
+  updateSubscriptionGroupConfig(config: SubscriptionGroupConfig): void {
+    this.log.info({ group: config.groupName, config }, 'subscription group updated')
+    this.put(config)
+  }
+
+  deleteSubscriptionGroupConfig(group: string): boolean {
+    if (!this.table.delete(group)) return false
+    this.version = nextDataVersion(this.version)
+    this.schedulePersist()
+    return true
+  }
+
+  buildWrapper(): { subscriptionGroupTable: Map<string, SubscriptionGroupConfig>; dataVersion: DataVersion } {
+    return { subscriptionGroupTable: new Map(this.table), dataVersion: { ...this.version } }
+  }
+
+  private put(config: SubscriptionGroupConfig): void {
+    this.table.set(config.groupName, config)
+    this.version = nextDataVersion(this.version)
+    this.schedulePersist()
+  }
+
+  private schedulePersist(): void {
+    if (this.persistScheduled) return
+    this.persistScheduled = true
+    setImmediate(() => {
+      this.persistScheduled = false
+      this.persist()
+    })
+  }
+
+  persist(): void {
+    try {
+      writeFileAtomic(this.path, stringifyJson(this.buildWrapper()))
+    } catch (err) {
+      // The table in memory is right; the next change or shutdown writes again.
+      this.log.error({ err, path: this.path }, 'cannot persist subscription groups')
+    }
+  }
+}

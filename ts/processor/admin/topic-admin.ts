@@ -1,0 +1,96 @@
+/**
+ * Topic administration on this broker (`AdminBrokerProcessor`: `updateAndCreateTopic`, `deleteTopic`,
+ * `getAllTopicConfig`, `getTopicStatsInfo`, `getSystemTopicListFromBroker`; protocol.md §2.6).
+ */
+import { QUEUE_ID_MAX } from '../../common/limits.js'
+import { decodeMessage } from '../../common/message/message-record.js'
+import { ResponseCode } from '../../common/response-code.js'
+import { newTopicConfig, type TopicFilterType } from '../../common/topic-config.js'
+import { validateTopic } from '../../common/topic-validator.js'
+import { HeaderReader } from '../../remoting/protocol/header-reader.js'
+import { messageQueueJson } from '../../remoting/protocol/message-queue.js'
+import type { RemotingCommand } from '../../remoting/remoting-command.js'
+import type { MessageStore } from '../../store/message-store.js'
+import type { BrokerContext } from '../broker-context.js'
+import { fail, ok } from './admin-response.js'
+
+/** Why an admin may not create, change or delete this topic, or null. */
+function adminTopicProblem(ctx: BrokerContext, topic: string): string | null {
+  const invalid = validateTopic(topic)
+  if (invalid !== null) return invalid
+  if (topic === ctx.brokerConfig.brokerClusterName) return `The specified topic[${topic}] is conflict with the cluster name.`
+  if (ctx.topicConfigManager.isSystemTopic(topic)) return `The topic[${topic}] is conflict with system topic.`
+  return null
+}
+
+export function updateAndCreateTopic(ctx: BrokerContext, request: RemotingCommand): RemotingCommand {
+  const h = new HeaderReader(request)
+  const topic = h.string('topic')
+  const problem = adminTopicProblem(ctx, topic)
+  if (problem !== null) return fail(ResponseCode.SYSTEM_ERROR, problem)
+  const readQueueNums = h.int('readQueueNums')
+  const writeQueueNums = h.int('writeQueueNums')
+  const perm = h.int('perm')
+  const filter = h.optString('topicFilterType') ?? 'SINGLE_TAG'
+  for (const [name, n] of [['readQueueNums', readQueueNums], ['writeQueueNums', writeQueueNums]] as const) {
+    if (n < 0 || n > QUEUE_ID_MAX + 1) return fail(ResponseCode.SYSTEM_ERROR, `${name} must be between 0 and ${QUEUE_ID_MAX + 1}, got ${n}`)
+  }
+  if (perm < 0 || perm > 15) return fail(ResponseCode.SYSTEM_ERROR, `perm must be between 0 and 15, got ${perm}`)
+  if (filter !== 'SINGLE_TAG' && filter !== 'MULTI_TAG') return fail(ResponseCode.SYSTEM_ERROR, `unknown topicFilterType ${filter}`)
+  const tc = newTopicConfig(topic, {
+    readQueueNums,
+    writeQueueNums,
+    perm,
+    topicFilterType: filter as TopicFilterType,
+    topicSysFlag: h.optInt('topicSysFlag') ?? 0,
+    order: h.optBool('order') ?? false,
+  })
+  ctx.topicConfigManager.updateTopicConfig(tc)
+  ctx.registerBrokerAll(false)
+  return ok()
+}
+
+export async function deleteTopic(ctx: BrokerContext, request: RemotingCommand): Promise<RemotingCommand> {
+  const topic = new HeaderReader(request).string('topic')
+  const problem = adminTopicProblem(ctx, topic)
+  if (problem !== null) return fail(ResponseCode.SYSTEM_ERROR, problem)
+  ctx.topicConfigManager.deleteTopicConfig(topic)
+  await ctx.store.deleteTopic(topic)
+  ctx.registerBrokerAll(false)
+  return ok()
+}
+
+export function getAllTopicConfig(ctx: BrokerContext): RemotingCommand {
+  return ok(ctx.topicConfigManager.buildSerializeWrapper())
+}
+
+export function getSystemTopicListFromBroker(ctx: BrokerContext): RemotingCommand {
+  const topicList = [...ctx.topicConfigManager.topics()].map((t) => t.topicName).filter((t) => ctx.topicConfigManager.isSystemTopic(t))
+  return ok({ topicList })
+}
+
+/** Store time of the message at `queueOffset`, 0 when there is none (`getMessageStoreTimeStamp`). */
+export async function storeTimeAt(store: MessageStore, topic: string, queueId: number, queueOffset: number): Promise<number> {
+  if (queueOffset < 0) return 0
+  const r = await store.getMessage('', topic, queueId, queueOffset, 1)
+  if (r.messageCount === 0) return 0
+  return decodeMessage(r.buffer, 0, { decompressBody: false })?.storeTimestamp ?? 0
+}
+
+export async function getTopicStatsInfo(ctx: BrokerContext, request: RemotingCommand): Promise<RemotingCommand> {
+  const topic = new HeaderReader(request).string('topic')
+  const tc = ctx.topicConfigManager.selectTopicConfig(topic)
+  if (tc === undefined) return fail(ResponseCode.TOPIC_NOT_EXIST, `topic[${topic}] not exist`)
+  const offsetTable = new Map<object, object>()
+  for (let queueId = 0; queueId < tc.writeQueueNums; queueId++) {
+    const minOffset = Math.max(0, ctx.store.getMinOffsetInQueue(topic, queueId))
+    const maxOffset = Math.max(0, ctx.store.getMaxOffsetInQueue(topic, queueId))
+    const lastUpdateTimestamp = maxOffset > 0 ? await storeTimeAt(ctx.store, topic, queueId, maxOffset - 1) : 0
+    offsetTable.set(messageQueueJson({ topic, brokerName: ctx.brokerConfig.brokerName, queueId }), {
+      lastUpdateTimestamp,
+      maxOffset,
+      minOffset,
+    })
+  }
+  return ok({ offsetTable })
+}

@@ -1,0 +1,191 @@
+/**
+ * `PULL_MESSAGE` (`PullMessageProcessor`, protocol.md §2.5.1–§2.5.2): pre-checks in RocketMQ's order, a read
+ * filtered by tag hash, every store status mapped to its pull code with the right next offset, long polling when
+ * nothing is there, and the piggy-backed offset commit.
+ */
+import { isReadable } from '../common/constant/perm-name.js'
+import { buildTagFilter, type TagFilter } from '../common/filter/filter-api.js'
+import { MixAll } from '../common/mix-all.js'
+import { ResponseCode } from '../common/response-code.js'
+import type { PullRequest } from '../broker/pull-request-hold-service.js'
+import { HeaderReader } from '../remoting/protocol/header-reader.js'
+import { PullSysFlag } from '../remoting/protocol/pull-sys-flag.js'
+import type { RemotingChannel } from '../remoting/remoting-channel.js'
+import { RemotingCommand } from '../remoting/remoting-command.js'
+import type { RequestProcessor } from '../remoting/request-dispatcher.js'
+import type { GetMessageStatus } from '../store/get-message-status.js'
+import type { BrokerContext } from './broker-context.js'
+
+interface PullMessageRequestHeader {
+  consumerGroup: string
+  topic: string
+  queueId: number
+  queueOffset: number
+  maxMsgNums: number
+  sysFlag: number
+  commitOffset: number
+  suspendTimeoutMillis: number
+  subscription: string | undefined
+  subVersion: number
+  expressionType: string | undefined
+}
+
+function decodeHeader(request: RemotingCommand): PullMessageRequestHeader {
+  const h = new HeaderReader(request)
+  return {
+    consumerGroup: h.string('consumerGroup'),
+    topic: h.string('topic'),
+    queueId: h.int('queueId'),
+    queueOffset: h.long('queueOffset'),
+    maxMsgNums: h.int('maxMsgNums'),
+    sysFlag: h.int('sysFlag'),
+    commitOffset: h.long('commitOffset'),
+    suspendTimeoutMillis: h.long('suspendTimeoutMillis'),
+    subscription: h.optString('subscription'),
+    subVersion: h.long('subVersion'),
+    expressionType: h.optString('expressionType'),
+  }
+}
+
+/** Longest hold a client may ask for: its own request must not time out first (clients wait 30 s). */
+const SUSPEND_TIMEOUT_MS_MAX = 60_000
+/** Messages one pull may ask for; the store's transfer limits cap what it returns anyway. */
+const PULL_MSG_NUMS_MAX = 10_000
+
+/** Store status → pull code; OFFSET_MOVED corrections follow in `processRequest`. */
+const PULL_CODES: Record<GetMessageStatus, number> = {
+  FOUND: ResponseCode.SUCCESS,
+  MESSAGE_WAS_REMOVING: ResponseCode.PULL_RETRY_IMMEDIATELY,
+  NO_MATCHED_LOGIC_QUEUE: ResponseCode.PULL_NOT_FOUND,
+  NO_MESSAGE_IN_QUEUE: ResponseCode.PULL_NOT_FOUND,
+  NO_MATCHED_MESSAGE: ResponseCode.PULL_RETRY_IMMEDIATELY,
+  OFFSET_FOUND_NULL: ResponseCode.PULL_NOT_FOUND,
+  OFFSET_OVERFLOW_BADLY: ResponseCode.PULL_OFFSET_MOVED,
+  OFFSET_OVERFLOW_ONE: ResponseCode.PULL_NOT_FOUND,
+  OFFSET_TOO_SMALL: ResponseCode.PULL_OFFSET_MOVED,
+}
+
+export class PullMessageProcessor implements RequestProcessor {
+  constructor(private readonly ctx: BrokerContext) {}
+
+  processRequest(channel: RemotingChannel, request: RemotingCommand): Promise<RemotingCommand | null> | RemotingCommand {
+    return this.process(channel, request, true)
+  }
+
+  /** Re-runs a held pull without suspension and answers it (`executeRequestWhenWakeup`). */
+  readonly wakeup = (pull: PullRequest): void => {
+    this.process(pull.channel, pull.request, false).then(
+      (response) => {
+        if (response !== null) pull.channel.writeResponse(pull.request, response)
+      },
+      (err: unknown) => {
+        this.ctx.logger.error({ err, remote: pull.channel.remoteAddress }, 'held pull failed')
+        pull.channel.writeResponse(pull.request, RemotingCommand.createResponse(ResponseCode.SYSTEM_ERROR, String((err as Error)?.message ?? err)))
+      },
+    )
+  }
+
+  private async process(channel: RemotingChannel, request: RemotingCommand, brokerAllowSuspend: boolean): Promise<RemotingCommand | null> {
+    const header = decodeHeader(request)
+    const checked = this.check(header)
+    if (checked instanceof RemotingCommand) return checked
+    const { filter } = checked
+    const ctx = this.ctx
+    const maxMsgNums = Math.max(1, Math.min(header.maxMsgNums, PULL_MSG_NUMS_MAX))
+    const result = await ctx.store.getMessage(
+      header.consumerGroup,
+      header.topic,
+      header.queueId,
+      header.queueOffset,
+      maxMsgNums,
+      filter.all ? null : { tagCodes: Int32Array.from(filter.codeSet) },
+    )
+    let code = PULL_CODES[result.status]
+    if ((result.status === 'NO_MATCHED_LOGIC_QUEUE' || result.status === 'NO_MESSAGE_IN_QUEUE') && header.queueOffset !== 0) {
+      code = ResponseCode.PULL_OFFSET_MOVED
+    }
+    const response = RemotingCommand.createResponse(code, result.status, {
+      // A lone master always suggests itself (protocol.md §2.5.1).
+      suggestWhichBrokerId: String(MixAll.MASTER_ID),
+      nextBeginOffset: String(result.nextBeginOffset),
+      minOffset: String(result.minOffset),
+      maxOffset: String(result.maxOffset),
+    })
+    let answer: RemotingCommand | null = response
+    if (code === ResponseCode.SUCCESS) {
+      response.body = result.buffer
+      ctx.stats.incGet(header.consumerGroup, header.topic, result.messageCount, result.buffer.length)
+    } else if (code === ResponseCode.PULL_NOT_FOUND && brokerAllowSuspend && (header.sysFlag & PullSysFlag.SUSPEND) !== 0) {
+      const holdMs = ctx.brokerConfig.longPollingEnable
+        ? Math.min(Math.max(header.suspendTimeoutMillis, 0), SUSPEND_TIMEOUT_MS_MAX)
+        : ctx.brokerConfig.shortPollingTimeMills
+      ctx.pullRequestHoldService.suspendPullRequest(header.topic, header.queueId, {
+        request,
+        channel,
+        timeoutMillis: holdMs,
+        suspendTimestamp: Date.now(),
+        pullFromThisOffset: header.queueOffset,
+        filter,
+      })
+      answer = null
+    } else if (code === ResponseCode.PULL_OFFSET_MOVED) {
+      ctx.logger.info(
+        { group: header.consumerGroup, topic: header.topic, queueId: header.queueId, requested: header.queueOffset, next: result.nextBeginOffset, status: result.status },
+        'pull offset moved',
+      )
+    }
+    // The piggy-backed commit happens on the first processing only, whatever the read found (§2.5.1).
+    if (brokerAllowSuspend && (header.sysFlag & PullSysFlag.COMMIT_OFFSET) !== 0 && header.commitOffset >= 0) {
+      ctx.consumerOffsetManager.commitOffset(channel.remoteAddress, header.consumerGroup, header.topic, header.queueId, header.commitOffset)
+    }
+    return answer
+  }
+
+  /** Pre-checks 1–8 of §2.5.1: a refusal, or the filter to read with. */
+  private check(header: PullMessageRequestHeader): RemotingCommand | { filter: TagFilter } {
+    const ctx = this.ctx
+    const c = ctx.brokerConfig
+    if (!isReadable(c.brokerPermission)) {
+      return refusal(ResponseCode.NO_PERMISSION, `the broker[${c.brokerIP1}] pulling message is forbidden`)
+    }
+    const groupConfig = ctx.subscriptionGroupManager.findSubscriptionGroupConfig(header.consumerGroup)
+    if (groupConfig === undefined) {
+      return refusal(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group [${header.consumerGroup}] does not exist`)
+    }
+    if (!groupConfig.consumeEnable) return refusal(ResponseCode.NO_PERMISSION, `subscription group no permission, ${header.consumerGroup}`)
+    const tc = ctx.topicConfigManager.selectTopicConfig(header.topic)
+    if (tc === undefined) return refusal(ResponseCode.TOPIC_NOT_EXIST, `topic[${header.topic}] not exist, apply first please!`)
+    if (!isReadable(tc.perm)) return refusal(ResponseCode.NO_PERMISSION, `the topic[${header.topic}] pulling message is forbidden`)
+    if (header.queueId < 0 || header.queueId >= tc.readQueueNums) {
+      return refusal(
+        ResponseCode.SYSTEM_ERROR,
+        `queueId[${header.queueId}] is illegal, topic:[${header.topic}] topicConfig.readQueueNums:[${tc.readQueueNums}]`,
+      )
+    }
+    let expressionType: string
+    let subString: string
+    if ((header.sysFlag & PullSysFlag.SUBSCRIPTION) !== 0) {
+      expressionType = header.expressionType || 'TAG'
+      subString = header.subscription ?? '*'
+    } else {
+      const group = ctx.consumerManager.getConsumerGroupInfo(header.consumerGroup)
+      if (group === undefined) return refusal(ResponseCode.SUBSCRIPTION_NOT_EXIST, "the consumer's group info not exist")
+      if (!groupConfig.consumeBroadcastEnable && group.messageModel === 'BROADCASTING') {
+        return refusal(ResponseCode.NO_PERMISSION, `the consumer group[${header.consumerGroup}] can not consume by broadcast way`)
+      }
+      const sub = group.findSubscriptionData(header.topic)
+      if (sub === undefined) return refusal(ResponseCode.SUBSCRIPTION_NOT_EXIST, "the consumer's subscription not exist")
+      if (sub.subVersion < header.subVersion) return refusal(ResponseCode.SUBSCRIPTION_NOT_LATEST, "the consumer's subscription not latest")
+      expressionType = sub.expressionType
+      subString = sub.subString
+    }
+    if (expressionType !== 'TAG') {
+      return refusal(ResponseCode.SYSTEM_ERROR, `The broker does not support consumer to filter message by ${expressionType}`)
+    }
+    return { filter: buildTagFilter(subString) }
+  }
+}
+
+function refusal(code: number, remark: string): RemotingCommand {
+  return RemotingCommand.createResponse(code, remark)
+}
