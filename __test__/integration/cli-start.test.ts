@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+import { afterEach, describe, expect, it } from 'vitest'
+
+import { decodeMessages } from '../../ts/common/message/message-record.js'
+import { RequestCode } from '../../ts/common/request-code.js'
+import { ResponseCode } from '../../ts/common/response-code.js'
+import { RemotingClient } from '../../ts/remoting/remoting-client.js'
+import { pull, request, send } from '../helpers/broker-requests.js'
+import { tempDir, type TempDir } from '../helpers/temp-dir.js'
+import { waitFor } from '../helpers/wait-for.js'
+
+interface Started {
+  child: ChildProcess
+  stdout: string[]
+  stderr: string[]
+  exited: Promise<number | null>
+}
+
+function startFerrymq(args: string[], env: NodeJS.ProcessEnv = {}): Started {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'ts/cli/ferrymq.ts', ...args], {
+    env: { ...process.env, FERRYMQ_BROKER_IP1: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const stdout: string[] = []
+  const stderr: string[] = []
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => stdout.push(...d.split('\n').filter((l) => l.length > 0)))
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(...d.split('\n').filter((l) => l.length > 0)))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return { child, stdout, stderr, exited }
+}
+
+describe('ferrymq start', () => {
+  let dir: TempDir
+  const children: ChildProcess[] = []
+  const client = new RemotingClient()
+  afterEach(() => {
+    for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL')
+    client.shutdown()
+    dir?.remove()
+  })
+
+  it('runs name server, broker and admin API in one process, prints where, and stops cleanly on SIGTERM', async () => {
+    dir = tempDir()
+    const conf = join(dir.path, 'broker.conf')
+    writeFileSync(conf, 'brokerName=broker-cli\nflushDiskType=SYNC_FLUSH\nmappedFileSizeCommitLog=1048576\n')
+    const args = ['start', '--data-dir', dir.path, '--namesrv-port', '0', '--broker-port', '0', '--admin-port', '0', '-c', conf]
+    const first = startFerrymq(args)
+    children.push(first.child)
+    const lines = await waitFor(() => first.stdout.some((l) => l.includes('admin API at')) && first.stdout, {
+      what: 'ferrymq to print where it listens',
+      timeoutMs: 30_000,
+    })
+    const nsPort = Number(/name server listening on port (\d+)/.exec(lines.join('\n'))![1])
+    const brokerAddr = /listening at (\S+),/.exec(lines.join('\n'))![1]!
+    const adminUrl = /admin API at (\S+)/.exec(lines.join('\n'))![1]!
+    expect(lines.join('\n')).toContain('broker broker-cli (cluster DefaultCluster)')
+
+    await waitFor(
+      async () => (await request(client, `127.0.0.1:${nsPort}`, RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic: 'TBW102' })).code === 0,
+      { what: 'the broker registered with the name server' },
+    )
+    const sent = await send(client, brokerAddr, { topic: 'CliTopic', body: Buffer.from('kept') })
+    expect(sent.code).toBe(ResponseCode.SUCCESS)
+    const health = await fetch(`${adminUrl}/readyz`)
+    expect(health.status).toBe(200)
+
+    first.child.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+    expect(first.stdout.join('\n')).toContain('ferrymq: stopped')
+
+    // The next start is a clean one and finds the message.
+    const second = startFerrymq(args)
+    children.push(second.child)
+    const again = await waitFor(() => second.stdout.some((l) => l.includes('admin API at')) && second.stdout, {
+      what: 'second start',
+      timeoutMs: 30_000,
+    })
+    const addr2 = /listening at (\S+),/.exec(again.join('\n'))![1]!
+    const opened = second.stderr.map((l) => JSON.parse(l) as { msg?: string; lastExitOk?: boolean }).find((l) => l.msg === 'store opened')
+    expect(opened?.lastExitOk).toBe(true)
+    const got = await pull(client, addr2, { group: 'G', topic: 'CliTopic', offset: 0 })
+    expect(decodeMessages(got.body!)[0]!.body.toString()).toBe('kept')
+    second.child.kill('SIGINT')
+    expect(await second.exited).toBe(0)
+  })
+
+  it('refuses a bad broker.conf before starting anything', async () => {
+    dir = tempDir()
+    const conf = join(dir.path, 'broker.conf')
+    writeFileSync(conf, 'listenPort=not-a-port\n')
+    const run = startFerrymq(['broker', '--data-dir', dir.path, '-c', conf])
+    children.push(run.child)
+    expect(await run.exited).toBe(1)
+    expect(run.stderr.join('\n')).toContain('listenPort="not-a-port": is not a number')
+  })
+})
