@@ -368,6 +368,12 @@ fn stats(args: &Args) -> JsResult<Value> {
   Ok(o)
 }
 
+/// `pageCacheBusy(handle) -> boolean`: RocketMQ's busy test, from two atomics: cheap enough to ask per request.
+fn page_cache_busy(args: &Args) -> JsResult<Value> {
+  let native = live_store(args, 0)?;
+  args.env().boolean(native.store.is_os_page_cache_busy())
+}
+
 /// `residency(handle, phyOffset, length) -> fraction of the range's pages in the page cache`
 fn residency(args: &Args) -> JsResult<Value> {
   let native = live_store(args, 0)?;
@@ -465,6 +471,7 @@ static EXPORTS: &[Export] = &[
   Export { name: "queues", arity: 1, func: queues },
   Export { name: "stats", arity: 1, func: stats },
   Export { name: "residency", arity: 3, func: residency },
+  Export { name: "pageCacheBusy", arity: 1, func: page_cache_busy },
   Export { name: "clean", arity: 1, func: clean },
   Export { name: "flush", arity: 1, func: flush },
   Export { name: "deleteTopic", arity: 2, func: delete_topic },

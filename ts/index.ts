@@ -1,4 +1,7 @@
 /** ferrymq's public entry point. */
+import { BrokerController, type BrokerControllerOptions } from './broker/broker-controller.js'
+import { NamesrvController } from './namesrv/namesrv-controller.js'
+
 export { NativeMessageStore, type MessageStoreConfig, type NativeMessageStoreOptions } from './store/native-message-store.js'
 export {
   AppendMessageResult,
@@ -25,3 +28,27 @@ export { encodeHost } from './common/message/socket-address.js'
 export { javaStringHash } from './common/java-hash.js'
 export { RocketMQError, StoreError, ConfigError, RemotingError, ProtocolError, BrokerResponseError } from './common/errors.js'
 export type { Logger } from './common/logger.js'
+
+// Server side: name server, broker, remoting.
+export { NamesrvController, type NamesrvControllerOptions } from './namesrv/namesrv-controller.js'
+export { newNamesrvConfig, type NamesrvConfig } from './namesrv/namesrv-config.js'
+export { BrokerController, type BrokerControllerOptions } from './broker/broker-controller.js'
+export { loadBrokerConfig, defaultBrokerConfig, type BrokerConfig, type LoadedBrokerConfig } from './broker/broker-config.js'
+export { buildAdminApp, type AdminAppOptions } from './admin/build-admin-app.js'
+export { RemotingClient, type RemotingClientOptions } from './remoting/remoting-client.js'
+export { RemotingServer, type RemotingServerOptions, type TlsMode } from './remoting/remoting-server.js'
+export { RemotingCommand, SerializeType } from './remoting/remoting-command.js'
+export type { RPCHook } from './remoting/rpc-hook.js'
+export { AclClientRPCHook } from './remoting/acl-client-rpc-hook.js'
+export { RequestCode } from './common/request-code.js'
+export { ResponseCode, responseCodeInfo } from './common/response-code.js'
+
+/** Starts a name server; resolves once it listens (`NamesrvStartup`). */
+export const startNamesrv = NamesrvController.start
+
+/** Starts a broker; resolves once it listens, its store is open and it has registered (`BrokerStartup`). */
+export async function startBroker(options: BrokerControllerOptions): Promise<BrokerController> {
+  const broker = new BrokerController(options)
+  await broker.start()
+  return broker
+}

@@ -171,6 +171,8 @@ export interface NativeBinding {
   residency(handle: NativeStoreHandle, phyOffset: number, length: number): number
   clean(handle: NativeStoreHandle): Promise<NativeCleanReport>
   flush(handle: NativeStoreHandle): Promise<number>
+  /** Whether the put lock has been held longer than `osPageCacheBusyTimeOutMills` (two atomic reads). */
+  pageCacheBusy(handle: NativeStoreHandle): boolean
   /** Deletes a topic's consume queues; resolves with how many there were. */
   deleteTopic(handle: NativeStoreHandle, topic: string): Promise<number>
   close(handle: NativeStoreHandle): Promise<void>
@@ -195,6 +197,7 @@ export const NATIVE_EXPORTS = {
   residency: 3,
   clean: 1,
   flush: 1,
+  pageCacheBusy: 1,
   deleteTopic: 2,
   close: 1,
   crc32: 1,

@@ -72,8 +72,6 @@ const Notice = {
 } as const
 
 const TOPIC_CACHE_ENTRIES_MAX = 10_000
-/** How long a page-cache-busy answer is reused. */
-const BUSY_CHECK_REUSE_MS = 5
 
 interface PendingPut {
   resolve: (r: PutMessageResult) => void
@@ -150,8 +148,6 @@ export class NativeMessageStore implements MessageStore {
   private turnWaitFlush = false
   private submitScheduled = false
   private closing = false
-  private busyCheckedAt = -Infinity
-  private busyCached = false
   private drained: (() => void) | null = null
 
   private constructor(
@@ -510,17 +506,9 @@ export class NativeMessageStore implements MessageStore {
     return this.call((n, h) => n.residency(h, commitLogOffset, length))
   }
 
-  /**
-   * Whether the put lock has been held longer than `osPageCacheBusyTimeOutMills`. Senders ask before every
-   * request, so the answer is reused for `BUSY_CHECK_REUSE_MS`: far below the 1 s threshold it serves.
-   */
+  /** Whether the put lock has been held longer than `osPageCacheBusyTimeOutMills`; cheap: senders ask per request. */
   isOSPageCacheBusy(): boolean {
-    const now = performance.now()
-    if (now - this.busyCheckedAt >= BUSY_CHECK_REUSE_MS) {
-      this.busyCheckedAt = now
-      this.busyCached = this.call((n, h) => n.stats(h)).pageCacheBusy === 1
-    }
-    return this.busyCached
+    return this.call((n, h) => n.pageCacheBusy(h))
   }
 
   stats(): StoreStats {

@@ -23,6 +23,30 @@ function invalid(name: string, kind: string, value: string): ProtocolError {
   )
 }
 
+/**
+ * Decimal digits with an optional sign, as a number, when the text is nothing else and short enough to be exact;
+ * NaN otherwise (the caller then takes the careful path). Every send and pull parses several of these.
+ */
+function quickInteger(t: string): number {
+  const len = t.length
+  if (len === 0 || len > 15) return NaN
+  let i = 0
+  let negative = false
+  const first = t.charCodeAt(0)
+  if (first === 45 || first === 43) {
+    negative = first === 45
+    i = 1
+    if (len === 1) return NaN
+  }
+  let n = 0
+  for (; i < len; i++) {
+    const d = t.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return NaN
+    n = n * 10 + d
+  }
+  return negative ? -n : n
+}
+
 export class HeaderReader {
   constructor(private readonly cmd: RemotingCommand) {}
 
@@ -45,6 +69,8 @@ export class HeaderReader {
   optInt(name: string): number | undefined {
     const v = this.optString(name)
     if (v === undefined) return undefined
+    const quick = quickInteger(v)
+    if (quick >= -0x80000000 && quick <= 0x7fffffff) return quick
     const t = v.trim()
     const n = Number(t)
     if (!INTEGER.test(t) || n < -0x80000000 || n > 0x7fffffff) throw invalid(name, 'int', v)
@@ -65,6 +91,8 @@ export class HeaderReader {
   optLong(name: string): number | undefined {
     const v = this.optString(name)
     if (v === undefined) return undefined
+    const quick = quickInteger(v)
+    if (!Number.isNaN(quick)) return quick
     const t = v.trim()
     if (!INTEGER.test(t)) throw invalid(name, 'long', v)
     const n = Number(t)

@@ -1,0 +1,314 @@
+/**
+ * `npm run bench:broker`: a remoting client sends 1 KiB `SEND_MESSAGE_V2` requests with 256 in flight, and
+ * `SEND_BATCH_MESSAGE` batches of 32 (8 in flight), to a broker in another process (async flush). Baseline in the
+ * same run: the same client against a remoting server in another process that answers every send `SUCCESS`
+ * without storing anything, which shows what the protocol alone costs on this machine.
+ *
+ * Prints medians of several runs: msgs/s, p50/p99 ack latency, and the server's CPU µs per message; the last
+ * line is one JSON object with every figure.
+ *
+ * Options: --runs N (default 3), --messages N (single sends per run, default 200,000), --batches N (per run,
+ * default 20,000), --in-flight N (default 256), --serialize json|rocketmq (default json), --dir DIR.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+
+import { defaultBrokerConfig } from '../../ts/broker/broker-config.js'
+import { BrokerController } from '../../ts/broker/broker-controller.js'
+import { messageProperties2String } from '../../ts/common/message/message-properties.js'
+import { RequestCode } from '../../ts/common/request-code.js'
+import { ResponseCode } from '../../ts/common/response-code.js'
+import { noopLogger } from '../../ts/common/logger.js'
+import { encodeBatchBody } from '../../ts/remoting/protocol/batch-message-codec.js'
+import { encodeSendMessageRequestHeader } from '../../ts/remoting/protocol/send-message-header.js'
+import { RemotingClient } from '../../ts/remoting/remoting-client.js'
+import { RemotingCommand, SerializeType } from '../../ts/remoting/remoting-command.js'
+import { RequestDispatcher } from '../../ts/remoting/request-dispatcher.js'
+import { RequestExecutor } from '../../ts/remoting/request-executor.js'
+import { RemotingServer } from '../../ts/remoting/remoting-server.js'
+import type { NativeMessageStore } from '../../ts/store/native-message-store.js'
+
+const BODY = Buffer.alloc(1024, 0x61)
+const TOPIC = 'BenchTopic'
+const BATCH = 32
+const BATCH_IN_FLIGHT = 8
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    messages: { type: 'string', default: '200000' },
+    batches: { type: 'string', default: '20000' },
+    'in-flight': { type: 'string', default: '256' },
+    serialize: { type: 'string', default: 'json' },
+    dir: { type: 'string', default: tmpdir() },
+    server: { type: 'string' },
+  },
+})
+
+// ---- server side (a child process) -------------------------------------------------------------------------------
+
+type ServerMessage = { ready: number } | { cpuUs: number }
+
+async function runServer(kind: string, dir: string): Promise<void> {
+  let port: number
+  let stop: () => Promise<void>
+  let settle = async (): Promise<void> => {}
+  if (kind === 'broker') {
+    const broker = new BrokerController({
+      brokerConfig: { ...defaultBrokerConfig(), brokerIP1: '127.0.0.1', listenPort: 0, adminPort: -1, fastListenPortEnable: false },
+      storeConfig: { storePathRootDir: dir, flushDiskType: 'ASYNC_FLUSH' },
+    })
+    await broker.start()
+    const store = broker.store as NativeMessageStore
+    // Segments are created and pre-touched ahead of the writer (~2.5 s of CPU per GiB on this VM, whoever pays
+    // it). As in the store benchmark, a run starts once that work is done, so it measures the request path.
+    settle = async () => {
+      while (store.stats().pretouchPendingBytes > 0) await new Promise((r) => setTimeout(r, 50))
+    }
+    await settle()
+    port = broker.ports[0]!
+    stop = () => broker.shutdown()
+  } else {
+    const dispatcher = new RequestDispatcher(noopLogger)
+    const executor = new RequestExecutor({ name: 'echo', concurrency: 4096, queueCapacity: 10_000, queueWaitMsMax: Infinity })
+    const echo = {
+      processRequest: () =>
+        RemotingCommand.createResponse(ResponseCode.SUCCESS, null, { msgId: '7F000001000000000000000000000000', queueId: '0', queueOffset: '0' }),
+    }
+    dispatcher.registerProcessor(RequestCode.SEND_MESSAGE_V2, echo, executor)
+    dispatcher.registerProcessor(RequestCode.SEND_BATCH_MESSAGE, echo, executor)
+    const server = new RemotingServer({ port: 0, logger: noopLogger }, dispatcher)
+    port = await server.listen()
+    stop = () => server.close()
+  }
+  process.on('message', (m: { cmd: string }) => {
+    if (m.cmd === 'settle') {
+      void settle().then(() => process.send!({ cpuUs: 0 } satisfies ServerMessage))
+    } else if (m.cmd === 'cpu') {
+      const u = process.cpuUsage()
+      process.send!({ cpuUs: u.user + u.system } satisfies ServerMessage)
+    } else if (m.cmd === 'stop') {
+      void stop().then(() => process.exit(0))
+    }
+  })
+  process.send!({ ready: port } satisfies ServerMessage)
+}
+
+// ---- client side -------------------------------------------------------------------------------------------------
+
+class Server {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  static start(kind: string, dir: string): Promise<Server> {
+    // FERRYMQ_BENCH_PROFILE=<dir> writes a V8 CPU profile of each server process there.
+    const profileDir = process.env.FERRYMQ_BENCH_PROFILE
+    const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
+    const child = fork(fileURLToPath(import.meta.url), ['--server', kind, '--dir', dir], { stdio: 'inherit', execArgv })
+    return new Promise((resolve, reject) => {
+      child.once('message', (m: ServerMessage) => ('ready' in m ? resolve(new Server(child, m.ready)) : reject(new Error('bad start'))))
+      child.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
+    })
+  }
+
+  cpuUs(): Promise<number> {
+    return new Promise((resolve) => {
+      this.child.once('message', (m: ServerMessage) => resolve((m as { cpuUs: number }).cpuUs))
+      this.child.send({ cmd: 'cpu' })
+    })
+  }
+
+  /** Waits until the server has no background work left (segment pre-touch). */
+  settle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.child.once('message', () => resolve())
+      this.child.send({ cmd: 'settle' })
+    })
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve())
+      this.child.send({ cmd: 'stop' })
+    })
+  }
+}
+
+interface RunResult {
+  msgsPerS: number
+  p50Ms: number
+  p99Ms: number
+  cpuUsPerMsg: number
+}
+
+let counter = 0
+const serializeType = values.serialize === 'rocketmq' ? SerializeType.ROCKETMQ : SerializeType.JSON
+
+function singleRequest(): RemotingCommand {
+  const uniq = `7F00000100010000000000${(counter++).toString(16).toUpperCase().padStart(10, '0')}`
+  const ext = encodeSendMessageRequestHeader(
+    {
+      producerGroup: 'BenchProducer',
+      topic: TOPIC,
+      defaultTopic: 'TBW102',
+      defaultTopicQueueNums: 4,
+      queueId: counter & 3,
+      sysFlag: 0,
+      bornTimestamp: Date.now(),
+      flag: 0,
+      properties: messageProperties2String({ UNIQ_KEY: uniq, WAIT: 'true', TAGS: 'TagA' }),
+      reconsumeTimes: 0,
+      unitMode: false,
+      maxReconsumeTimes: undefined,
+      batch: false,
+    },
+    true,
+  )
+  const req = RemotingCommand.createRequest(RequestCode.SEND_MESSAGE_V2, ext, BODY)
+  req.serializeType = serializeType
+  return req
+}
+
+function batchRequest(): RemotingCommand {
+  const elements = []
+  for (let i = 0; i < BATCH; i++) {
+    const uniq = `7F00000100010000000000${(counter++).toString(16).toUpperCase().padStart(10, '0')}`
+    elements.push({ flag: 0, body: BODY, properties: messageProperties2String({ UNIQ_KEY: uniq, TAGS: 'TagA' }) })
+  }
+  const ext = encodeSendMessageRequestHeader(
+    {
+      producerGroup: 'BenchProducer',
+      topic: TOPIC,
+      defaultTopic: 'TBW102',
+      defaultTopicQueueNums: 4,
+      queueId: counter & 3,
+      sysFlag: 0,
+      bornTimestamp: Date.now(),
+      flag: 0,
+      properties: messageProperties2String({ WAIT: 'true' }),
+      reconsumeTimes: 0,
+      unitMode: false,
+      maxReconsumeTimes: undefined,
+      batch: true,
+    },
+    true,
+  )
+  const req = RemotingCommand.createRequest(RequestCode.SEND_BATCH_MESSAGE, ext, encodeBatchBody(elements))
+  req.serializeType = serializeType
+  return req
+}
+
+/** Keeps `inFlight` requests outstanding until `requests` have been answered. */
+async function drive(client: RemotingClient, addr: string, requests: number, inFlight: number, make: () => RemotingCommand): Promise<Float64Array> {
+  const latencies = new Float64Array(requests)
+  let started = 0
+  let done = 0
+  const lane = async (): Promise<void> => {
+    while (started < requests) {
+      started++
+      const t0 = performance.now()
+      const r = await client.invoke(addr, make(), 10_000)
+      if (r.code !== ResponseCode.SUCCESS) throw new Error(`send failed: ${r.code} ${r.remark}`)
+      latencies[done++] = performance.now() - t0
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, lane))
+  return latencies
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
+}
+
+async function measure(server: Server, requests: number, inFlight: number, perRequest: number, make: () => RemotingCommand): Promise<RunResult> {
+  const client = new RemotingClient()
+  const addr = `127.0.0.1:${server.port}`
+  await drive(client, addr, Math.min(2000, requests), inFlight, make) // warm-up: connection, JIT, topic creation
+  await server.settle()
+  const cpu0 = await server.cpuUs()
+  const t0 = performance.now()
+  const lat = await drive(client, addr, requests, inFlight, make)
+  const elapsedS = (performance.now() - t0) / 1000
+  const cpu1 = await server.cpuUs()
+  client.shutdown()
+  lat.sort()
+  const messages = requests * perRequest
+  return { msgsPerS: messages / elapsedS, p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99), cpuUsPerMsg: (cpu1 - cpu0) / messages }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+function summarize(runs: RunResult[]): RunResult {
+  return {
+    msgsPerS: median(runs.map((r) => r.msgsPerS)),
+    p50Ms: median(runs.map((r) => r.p50Ms)),
+    p99Ms: median(runs.map((r) => r.p99Ms)),
+    cpuUsPerMsg: median(runs.map((r) => r.cpuUsPerMsg)),
+  }
+}
+
+async function main(): Promise<void> {
+  if (values.server) return runServer(values.server, values.dir!)
+  const runs = Number(values.runs)
+  const messages = Number(values.messages)
+  const batches = Number(values.batches)
+  const inFlight = Number(values['in-flight'])
+  const results: Record<string, RunResult> = {}
+  for (const kind of ['broker', 'echo']) {
+    const single: RunResult[] = []
+    const batch: RunResult[] = []
+    for (let i = 0; i < runs; i++) {
+      // A fresh store per run, so every run writes into warm, empty segments.
+      const dir = mkdtempSync(join(values.dir!, 'ferrymq-bench-broker-'))
+      const server = await Server.start(kind, dir)
+      try {
+        single.push(await measure(server, messages, inFlight, 1, singleRequest))
+        batch.push(await measure(server, batches, BATCH_IN_FLIGHT, BATCH, batchRequest))
+      } finally {
+        await server.stop()
+        rmSync(dir, { recursive: true, force: true })
+      }
+      process.stderr.write(`${kind} run ${i + 1}/${runs}: single ${single.at(-1)!.msgsPerS.toFixed(0)}/s, batch32 ${batch.at(-1)!.msgsPerS.toFixed(0)}/s\n`)
+    }
+    results[`${kind}_single`] = summarize(single)
+    results[`${kind}_batch32`] = summarize(batch)
+  }
+  const row = (name: string, r: RunResult): string =>
+    `${name.padEnd(24)} ${r.msgsPerS.toFixed(0).padStart(10)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${r.cpuUsPerMsg.toFixed(2).padStart(10)}`
+  process.stdout.write(`medians of ${runs} runs, ${values.serialize} headers, ${inFlight} single sends / ${BATCH_IN_FLIGHT} batches in flight\n`)
+  process.stdout.write(`${'case'.padEnd(24)} ${'msgs/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server µs/msg'.padStart(10)}\n`)
+  for (const [name, r] of Object.entries(results)) process.stdout.write(`${row(name, r)}\n`)
+  const b = results.broker_single!
+  const bb = results.broker_batch32!
+  process.stdout.write(
+    `${JSON.stringify({
+      single_msgs_per_s: Math.round(b.msgsPerS),
+      batch32_msgs_per_s: Math.round(bb.msgsPerS),
+      single_p50_ms: +b.p50Ms.toFixed(3),
+      single_p99_ms: +b.p99Ms.toFixed(3),
+      batch32_p99_ms: +bb.p99Ms.toFixed(3),
+      server_cpu_us_per_msg: +b.cpuUsPerMsg.toFixed(3),
+      batch32_server_cpu_us_per_msg: +bb.cpuUsPerMsg.toFixed(3),
+      echo_single_msgs_per_s: Math.round(results.echo_single!.msgsPerS),
+      echo_batch32_msgs_per_s: Math.round(results.echo_batch32!.msgsPerS),
+      single_ratio_to_echo: +(b.msgsPerS / results.echo_single!.msgsPerS).toFixed(3),
+      batch32_ratio_to_echo: +(bb.msgsPerS / results.echo_batch32!.msgsPerS).toFixed(3),
+      serialize: values.serialize,
+    })}\n`,
+  )
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`)
+  process.exitCode = 1
+})
