@@ -80,6 +80,7 @@ describe('broker: consumers, offsets and locks', () => {
   })
 
   it('locks queues for one client at a time and releases them on unlock', async () => {
+    await send(c.client, c.brokerAddr, { topic: 'LT' })
     const mq = { topic: 'LT', brokerName: 'broker-a', queueId: 0 }
     const lock = (clientId: string): Promise<RemotingCommand> =>
       request(c.client, c.brokerAddr, RequestCode.LOCK_BATCH_MQ, {}, { clientId, consumerGroup: 'G', mqSet: [mq] })
@@ -88,6 +89,12 @@ describe('broker: consumers, offsets and locks', () => {
     const unlock = await request(c.client, c.brokerAddr, RequestCode.UNLOCK_BATCH_MQ, {}, { clientId: 'c1', consumerGroup: 'G', mqSet: [mq] })
     expect(unlock.code).toBe(0)
     expect(JSON.parse((await lock('c2')).body!.toString()).lockOKMQSet).toEqual([mq])
+    // Queues of topics or brokers this broker does not serve are never locked (nor remembered) here.
+    const foreign = await request(c.client, c.brokerAddr, RequestCode.LOCK_BATCH_MQ, {}, {
+      clientId: 'c3', consumerGroup: 'G', mqSet: [{ topic: 'NoSuchTopic', brokerName: 'broker-a', queueId: 0 }, { ...mq, brokerName: 'broker-z' }],
+    })
+    expect(JSON.parse(foreign.body!.toString()).lockOKMQSet).toEqual([])
+    expect(c.broker.rebalanceLockManager.size).toBe(1)
   })
 
   it('answers the pull pre-checks with RocketMQ codes', async () => {

@@ -86,6 +86,7 @@ export class BrokerController implements BrokerContext {
   private readonly timers: NodeJS.Timeout[] = []
   private readonly pullProcessor: PullMessageProcessor
   private aclManager: PlainPermissionManager | null = null
+  private readonly registration = { wanted: false, wantedOneway: true, scheduled: false, running: false }
   private readonly extraHooks: RPCHook[]
   private ready = false
   private stopping = false
@@ -149,6 +150,11 @@ export class BrokerController implements BrokerContext {
     return this.listenPorts
   }
 
+  /** The remoting servers (listen port, then VIP port): connection counts for the admin API and tests. */
+  get remotingServers(): readonly RemotingServer[] {
+    return this.servers
+  }
+
   isReady(): boolean {
     return this.ready
   }
@@ -174,9 +180,38 @@ export class BrokerController implements BrokerContext {
     }
   }
 
+  /**
+   * Re-registers with every name server soon. Requests made while one is waiting or under way merge into one
+   * more registration: a heartbeat that creates thousands of retry topics costs two registrations, not thousands
+   * (each encodes the whole topic table).
+   */
   registerBrokerAll(oneway: boolean): void {
     if (!this.ready || this.stopping) return
-    void this.doRegisterBrokerAll(oneway)
+    this.registration.wantedOneway = this.registration.wanted ? this.registration.wantedOneway && oneway : oneway
+    this.registration.wanted = true
+    if (this.registration.scheduled || this.registration.running) return
+    this.registration.scheduled = true
+    setImmediate(() => void this.runRegistration())
+  }
+
+  private async runRegistration(): Promise<void> {
+    const r = this.registration
+    r.scheduled = false
+    if (!r.wanted || r.running || this.stopping) return
+    r.wanted = false
+    r.running = true
+    try {
+      await this.doRegisterBrokerAll(r.wantedOneway)
+    } catch (err) {
+      // registerBrokerAll reports each name server itself; anything else is retried by the next period.
+      this.logger.error({ err }, 'registration failed')
+    } finally {
+      r.running = false
+    }
+    if (r.wanted && !r.scheduled) {
+      r.scheduled = true
+      setImmediate(() => void this.runRegistration())
+    }
   }
 
   // ---- start / stop ----------------------------------------------------------------------------------------------
@@ -230,6 +265,7 @@ export class BrokerController implements BrokerContext {
     this.every(CLIENT_SCAN_INTERVAL_MS, () => {
       this.producerManager.scanNotActiveChannel()
       this.consumerManager.scanNotActiveChannel()
+      this.rebalanceLockManager.scanExpired()
     })
     this.every(c.flushConsumerOffsetInterval, () => this.consumerOffsetManager.persist())
     this.every(c.registerNameServerPeriod, () => this.registerBrokerAll(false))

@@ -47,6 +47,21 @@ export class RebalanceLockManager {
     if (locks.size === 0) this.table.delete(group)
   }
 
+  /** Forgets expired locks, so the table holds only what consumers renew. */
+  scanExpired(now = Date.now()): void {
+    for (const [group, locks] of this.table) {
+      for (const [key, entry] of locks) if (now - entry.lastUpdateTimestamp > this.lockMaxLiveTimeMs) locks.delete(key)
+      if (locks.size === 0) this.table.delete(group)
+    }
+  }
+
+  /** Locks held right now, across groups. */
+  get size(): number {
+    let n = 0
+    for (const locks of this.table.values()) n += locks.size
+    return n
+  }
+
   isLockedBy(group: string, mq: MessageQueue, clientId: string, now = Date.now()): boolean {
     const entry = this.table.get(group)?.get(messageQueueKey(mq))
     return entry !== undefined && entry.clientId === clientId && now - entry.lastUpdateTimestamp <= this.lockMaxLiveTimeMs

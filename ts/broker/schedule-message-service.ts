@@ -17,7 +17,8 @@ import { messageProperties2String } from '../common/message/message-properties.j
 import { decodeMessages, recordBornHost } from '../common/message/message-record.js'
 import { MixAll } from '../common/mix-all.js'
 import type { MessageExtBrokerInner, MessageStore, PutMessageResult } from '../store/message-store.js'
-import { isStored } from '../store/put-message-status.js'
+import { isStored, type PutMessageStatus } from '../store/put-message-status.js'
+import { topicProblem } from '../common/topic-validator.js'
 import { readConfigFile, writeFileAtomic } from './config-file.js'
 
 export const DEFAULT_MESSAGE_DELAY_LEVEL = '1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h'
@@ -26,6 +27,8 @@ const RETRY_AFTER_FAILURE_MS = 100
 const RETRY_AFTER_ERROR_MS = 10_000
 const BATCH_MESSAGES = 32
 const SCHEDULE_GROUP = 'SCHEDULE_CONSUMER'
+/** Put outcomes that no retry can change. */
+const PERMANENT_FAILURES: ReadonlySet<PutMessageStatus> = new Set(['MESSAGE_ILLEGAL', 'PROPERTIES_SIZE_EXCEEDED'])
 
 /** `messageDelayLevel` text → delay of each level in ms, level 1 first (`parseDelayLevel`). */
 export function parseDelayLevels(text: string): number[] {
@@ -192,8 +195,14 @@ export class ScheduleMessageService {
   private async redeliver(m: ReturnType<typeof decodeMessages>[number], record: Buffer): Promise<boolean> {
     const realTopic = m.properties.get(MessageConst.PROPERTY_REAL_TOPIC)
     const realQid = Number(m.properties.get(MessageConst.PROPERTY_REAL_QUEUE_ID))
-    if (realTopic === undefined || !Number.isInteger(realQid) || realTopic === MixAll.RMQ_SYS_TRANS_HALF_TOPIC) {
-      this.log.warn({ msgId: m.msgId, realTopic }, 'dropping a delayed message without a deliverable real topic')
+    if (
+      realTopic === undefined ||
+      topicProblem(realTopic) !== null ||
+      !Number.isInteger(realQid) ||
+      realQid < 0 ||
+      realTopic === MixAll.RMQ_SYS_TRANS_HALF_TOPIC
+    ) {
+      this.log.warn({ msgId: m.msgId, realTopic, realQid }, 'dropping a delayed message without a deliverable real topic')
       return true
     }
     const props = new Map(m.properties)
@@ -212,6 +221,11 @@ export class ScheduleMessageService {
       waitStoreMsgOK: false,
     })
     if (isStored(result.putMessageStatus)) return true
+    if (PERMANENT_FAILURES.has(result.putMessageStatus)) {
+      // The store will refuse this message however often it is offered: retrying would hold up the whole level.
+      this.log.warn({ msgId: m.msgId, topic: realTopic, status: result.putMessageStatus }, 'dropping a delayed message the store refuses')
+      return true
+    }
     this.log.warn({ msgId: m.msgId, topic: realTopic, status: result.putMessageStatus }, 'delayed delivery put failed, retrying')
     return false
   }

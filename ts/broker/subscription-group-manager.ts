@@ -5,9 +5,11 @@
 import { join } from 'node:path'
 
 import { stringifyJson } from '../common/fastjson.js'
+import { QUEUE_ID_MAX } from '../common/limits.js'
 import type { Logger } from '../common/logger.js'
 import { SYSTEM_GROUPS } from '../common/mix-all.js'
 import { newDataVersion, nextDataVersion, type DataVersion } from '../common/topic-config.js'
+import { groupProblem } from '../common/topic-validator.js'
 import { readConfigFile, writeFileAtomic } from './config-file.js'
 
 export interface SubscriptionGroupConfig {
@@ -36,6 +38,20 @@ export function newSubscriptionGroupConfig(groupName: string): SubscriptionGroup
   }
 }
 
+/** Retry queues a group may have: each is a queue id of its retry topic. */
+export const RETRY_QUEUE_NUMS_MAX = QUEUE_ID_MAX + 1
+
+/** Why an admin's group config is refused, or `null`. */
+export function subscriptionGroupConfigProblem(c: SubscriptionGroupConfig): string | null {
+  const name = groupProblem(c.groupName)
+  if (name !== null) return name
+  if (c.retryQueueNums < 0 || c.retryQueueNums > RETRY_QUEUE_NUMS_MAX) {
+    return `retryQueueNums must be between 0 and ${RETRY_QUEUE_NUMS_MAX}, got ${c.retryQueueNums}`
+  }
+  if (c.retryMaxTimes < -1) return `retryMaxTimes must not be below -1, got ${c.retryMaxTimes}`
+  return null
+}
+
 /** Reads a group config from parsed JSON, keeping defaults for missing or mistyped members; `null` if unnamed. */
 export function subscriptionGroupConfigFromJson(v: unknown): SubscriptionGroupConfig | null {
   if (typeof v !== 'object' || v === null) return null
@@ -49,7 +65,8 @@ export function subscriptionGroupConfigFromJson(v: unknown): SubscriptionGroupCo
     consumeEnable: bool(o.consumeEnable, d.consumeEnable),
     consumeFromMinEnable: bool(o.consumeFromMinEnable, d.consumeFromMinEnable),
     consumeBroadcastEnable: bool(o.consumeBroadcastEnable, d.consumeBroadcastEnable),
-    retryQueueNums: int(o.retryQueueNums, d.retryQueueNums),
+    // Clamped: a config file from elsewhere must not give a retry topic more queues than ids can name.
+    retryQueueNums: Math.min(Math.max(int(o.retryQueueNums, d.retryQueueNums), 0), RETRY_QUEUE_NUMS_MAX),
     retryMaxTimes: int(o.retryMaxTimes, d.retryMaxTimes),
     brokerId: int(o.brokerId, d.brokerId),
     whichBrokerWhenConsumeSlowly: int(o.whichBrokerWhenConsumeSlowly, d.whichBrokerWhenConsumeSlowly),
@@ -91,10 +108,13 @@ export class SubscriptionGroupManager {
     }
   }
 
-  /** The group's config, created with defaults when auto-creation is on (`findSubscriptionGroupConfig`). */
+  /**
+   * The group's config, created with defaults when auto-creation is on (`findSubscriptionGroupConfig`). A name
+   * that could not become a retry topic is never created: callers answer SUBSCRIPTION_GROUP_NOT_EXIST.
+   */
   findSubscriptionGroupConfig(group: string): SubscriptionGroupConfig | undefined {
     const found = this.table.get(group)
-    if (found || !this.autoCreate) return found
+    if (found || !this.autoCreate || groupProblem(group) !== null) return found
     const created = newSubscriptionGroupConfig(group)
     this.log.info({ group }, 'auto-created subscription group')
     this.put(created)

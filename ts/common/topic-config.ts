@@ -2,6 +2,7 @@
  * A topic's configuration on one broker (`TopicConfig`, protocol.md §2.9.8).
  */
 import { PermName } from './constant/perm-name.js'
+import { QUEUE_ID_MAX } from './limits.js'
 
 export type TopicFilterType = 'SINGLE_TAG' | 'MULTI_TAG'
 
@@ -18,11 +19,19 @@ export interface TopicConfig {
 /** Queue count of a `TopicConfig` built without numbers. */
 export const DEFAULT_TOPIC_QUEUE_NUMS = 16
 
+/** Queues a topic may have: each needs a queue id the store takes. */
+export const TOPIC_QUEUE_NUMS_MAX = QUEUE_ID_MAX + 1
+
+function queueNums(n: number): number {
+  return Math.min(Math.max(n, 0), TOPIC_QUEUE_NUMS_MAX)
+}
+
+/** A topic config; queue numbers are clamped to what queue ids can name. */
 export function newTopicConfig(topicName: string, fields: Partial<Omit<TopicConfig, 'topicName'>> = {}): TopicConfig {
   return {
     topicName,
-    readQueueNums: fields.readQueueNums ?? DEFAULT_TOPIC_QUEUE_NUMS,
-    writeQueueNums: fields.writeQueueNums ?? DEFAULT_TOPIC_QUEUE_NUMS,
+    readQueueNums: queueNums(fields.readQueueNums ?? DEFAULT_TOPIC_QUEUE_NUMS),
+    writeQueueNums: queueNums(fields.writeQueueNums ?? DEFAULT_TOPIC_QUEUE_NUMS),
     perm: fields.perm ?? (PermName.PERM_READ | PermName.PERM_WRITE),
     topicFilterType: fields.topicFilterType ?? 'SINGLE_TAG',
     topicSysFlag: fields.topicSysFlag ?? 0,

@@ -42,3 +42,17 @@ export function validateTopic(topic: string): string | null {
   if (topic.length > TOPIC_MAX_LENGTH) return 'The specified topic is longer than topic max length.'
   return null
 }
+
+/** Longest consumer group name: its retry topic `%RETRY%<group>` must stay within 255 characters. */
+export const GROUP_MAX_LENGTH = TOPIC_MAX_LENGTH_ANY - RETRY_GROUP_TOPIC_PREFIX.length
+
+/**
+ * Why a producer or consumer group name is refused, or `null`. Group names become retry and DLQ topic names,
+ * and those become directory names, so they follow the topic rules.
+ */
+export function groupProblem(group: string): string | null {
+  if (group.length === 0) return 'the group name is empty'
+  if (!VALID_CHARS.test(group)) return `the group name "${printable(group)}" contains characters other than %|a-zA-Z0-9_-`
+  if (group.length > GROUP_MAX_LENGTH) return `the group name is longer than ${GROUP_MAX_LENGTH} characters`
+  return null
+}

@@ -6,6 +6,7 @@ import { parseJsonObject } from '../common/fastjson.js'
 import { buildTagFilter } from '../common/filter/filter-api.js'
 import { getRetryTopic } from '../common/mix-all.js'
 import { RequestCode } from '../common/request-code.js'
+import { groupProblem } from '../common/topic-validator.js'
 import { ResponseCode } from '../common/response-code.js'
 import type { ClientChannelInfo } from '../broker/client-channel-info.js'
 import { HeaderReader } from '../remoting/protocol/header-reader.js'
@@ -32,6 +33,11 @@ export class ClientManageProcessor implements RequestProcessor {
   private heartBeat(channel: RemotingChannel, request: RemotingCommand): RemotingCommand {
     const data = heartbeatDataFromJson(parseJsonObject(request.body, 'HEART_BEAT'))
     const ctx = this.ctx
+    // Consumer groups name retry topics, and those name directories: refuse the heartbeat before anything changes.
+    for (const consumer of data.consumerDataSet) {
+      const problem = groupProblem(consumer.groupName)
+      if (problem !== null) return RemotingCommand.createResponse(ResponseCode.SYSTEM_ERROR, `HEART_BEAT refused: ${problem}`)
+    }
     const info: ClientChannelInfo = {
       channel,
       clientId: data.clientID,

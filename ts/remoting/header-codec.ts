@@ -14,6 +14,13 @@ import { RemotingCommand, SerializeType, type ExtFields } from './remoting-comma
 /** Fixed part of a ROCKETMQ header: code 2, language 1, version 2, opaque 4, flag 4, remark length 4, ext length 4. */
 export const ROCKETMQ_HEADER_FIXED_BYTES = 21
 
+/** Node's Buffer method behind `toString('utf8', start, end)`, without the argument normalisation (per field). */
+type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string }
+
+function utf8(bytes: Buffer, start: number, end: number): string {
+  return (bytes as Utf8Sliceable).utf8Slice(start, end)
+}
+
 function malformed(what: string): ProtocolError {
   return new ProtocolError('RMQ_ERR_MALFORMED_HEADER', `malformed header: ${what}`)
 }
@@ -25,6 +32,19 @@ function isInt32(v: unknown): v is number {
 // ---------------------------------------------------------------------------------------------------------------
 // JSON
 
+/**
+ * A JSON string literal. Most header keys and values are printable ASCII without quotes or backslashes and need
+ * no escaping; checking that is cheaper than `JSON.stringify`, which the rest (control characters such as the
+ * property separators, non-ASCII) still go through.
+ */
+function quote(v: string): string {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i)
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(v)
+  }
+  return `"${v}"`
+}
+
 export function encodeJsonHeader(cmd: RemotingCommand): string {
   let s = `{"code":${cmd.code}`
   const ext = cmd.extFields
@@ -34,13 +54,13 @@ export function encodeJsonHeader(cmd: RemotingCommand): string {
     for (const key in ext) {
       const value = ext[key]
       if (value === undefined || value === null) continue
-      s += `${first ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(String(value))}`
+      s += `${first ? '' : ','}${quote(key)}:${quote(String(value))}`
       first = false
     }
     s += '}'
   }
   s += `,"flag":${cmd.flag},"language":"${cmd.language}","opaque":${cmd.opaque}`
-  if (cmd.remark !== null) s += `,"remark":${JSON.stringify(cmd.remark)}`
+  if (cmd.remark !== null) s += `,"remark":${quote(cmd.remark)}`
   s += `,"serializeTypeCurrentRPC":"JSON","version":${cmd.version}}`
   return s
 }
@@ -48,7 +68,7 @@ export function encodeJsonHeader(cmd: RemotingCommand): string {
 export function decodeJsonHeader(bytes: Buffer, start: number, end: number): RemotingCommand {
   let parsed: unknown
   try {
-    parsed = JSON.parse(bytes.toString('utf8', start, end))
+    parsed = JSON.parse(utf8(bytes, start, end))
   } catch (err) {
     throw new ProtocolError('RMQ_ERR_MALFORMED_HEADER', `malformed header: not JSON (${(err as Error).message})`, {
       cause: err,
@@ -193,7 +213,7 @@ export function decodeRocketMQHeader(bytes: Buffer, start: number, end: number):
   const remarkBytes = bytes.readInt32BE(p + 13)
   p += 17
   if (remarkBytes < 0 || remarkBytes > end - p - 4) throw malformed(`remark length ${remarkBytes} out of bounds`)
-  if (remarkBytes > 0) cmd.remark = bytes.toString('utf8', p, p + remarkBytes)
+  if (remarkBytes > 0) cmd.remark = utf8(bytes, p, p + remarkBytes)
   p += remarkBytes
   const extBytes = bytes.readInt32BE(p)
   p += 4
@@ -214,14 +234,14 @@ function decodeRocketMQExt(bytes: Buffer, start: number, end: number): ExtFields
     const keyBytes = bytes.readInt16BE(p)
     p += 2
     if (keyBytes < 0 || keyBytes > end - p) throw malformed(`ext key length ${keyBytes} out of bounds`)
-    const key = bytes.toString('utf8', p, p + keyBytes)
+    const key = utf8(bytes, p, p + keyBytes)
     p += keyBytes
     if (end - p < 4) throw malformed('truncated ext value length')
     const valueBytes = bytes.readInt32BE(p)
     p += 4
     if (valueBytes < 0 || valueBytes > end - p) throw malformed(`ext value length ${valueBytes} out of bounds`)
     // A zero-length string reads as null in Java: the field is absent.
-    if (keyBytes > 0 && valueBytes > 0) ext[key] = bytes.toString('utf8', p, p + valueBytes)
+    if (keyBytes > 0 && valueBytes > 0) ext[key] = utf8(bytes, p, p + valueBytes)
     p += valueBytes
   }
   return ext

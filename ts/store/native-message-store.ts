@@ -127,6 +127,14 @@ function percentiles(histogram: Float64Array): LatencyPercentiles {
   return { p50Us: at(0.5), p99Us: at(0.99), p999Us: at(0.999), maxUs }
 }
 
+/**
+ * A Java long as the addon takes it: requests may carry sentinels such as `Long.MAX_VALUE` (the Java client's
+ * unique-key query asks up to it), which read as the nearest double; the addon wants safe integers.
+ */
+function clampLong(n: number): number {
+  return Math.min(Math.max(n, -Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER)
+}
+
 function refused(status: PutMessageStatus): PutMessageResult {
   return { putMessageStatus: status, appendMessageResult: null }
 }
@@ -411,7 +419,8 @@ export class NativeMessageStore implements MessageStore {
     filter?: MessageFilter | null,
   ): Promise<GetMessageResult> {
     const tagCodes = filter?.tagCodes ?? null
-    const r = this.call((n, h) => n.getMessage(h, topic, queueId, offset, maxMsgNums, GET_MESSAGE_BYTES_MAX, tagCodes))
+    const from = clampLong(offset)
+    const r = this.call((n, h) => n.getMessage(h, topic, queueId, from, maxMsgNums, GET_MESSAGE_BYTES_MAX, tagCodes))
     // Answered at once when the bytes were in the page cache; otherwise read on the libuv pool.
     const result: NativeGetResult = r instanceof Promise ? await this.callAsync(() => r) : r
     const buffer = result.bufferLength === result.buffer.length ? result.buffer : result.buffer.subarray(0, result.bufferLength)
@@ -453,7 +462,8 @@ export class NativeMessageStore implements MessageStore {
   }
 
   getOffsetInQueueByTime(topic: string, queueId: number, timestamp: number, boundary: 'LOWER' | 'UPPER' = 'LOWER'): Promise<number> {
-    return this.callAsync((n, h) => n.offsetByTime(h, topic, queueId, timestamp, boundary === 'UPPER'))
+    const at = clampLong(timestamp)
+    return this.callAsync((n, h) => n.offsetByTime(h, topic, queueId, at, boundary === 'UPPER'))
   }
 
   getEarliestMessageTime(topic: string, queueId: number): Promise<number> {
@@ -461,6 +471,8 @@ export class NativeMessageStore implements MessageStore {
   }
 
   selectOneMessageByOffset(commitLogOffset: number): Promise<Buffer | null> {
+    // No record lives beyond what a safe integer can name, nor below 0.
+    if (!Number.isSafeInteger(commitLogOffset) || commitLogOffset < 0) return Promise.resolve(null)
     return this.callAsync((n, h) => n.readAt(h, commitLogOffset))
   }
 
@@ -470,7 +482,9 @@ export class NativeMessageStore implements MessageStore {
   }
 
   async queryMessage(topic: string, key: string, maxNum: number, begin: number, end: number): Promise<QueryMessageResult> {
-    const found = await this.callAsync((n, h) => n.queryByKey(h, topic, key, maxNum, begin, end))
+    const from = clampLong(begin)
+    const to = clampLong(end)
+    const found = await this.callAsync((n, h) => n.queryByKey(h, topic, key, maxNum, from, to))
     const messages: MessageExt[] = []
     const records: Buffer[] = []
     for (const { record } of found) {

@@ -11,3 +11,6 @@ export function ok(body?: unknown, ext?: ExtFields): RemotingCommand {
 export function fail(code: number, remark: string): RemotingCommand {
   return RemotingCommand.createResponse(code, remark)
 }
+
+/** Per-queue admin loops give the event loop a turn after this many queues (mask + 1). */
+export const QUEUES_PER_TURN_MASK = 1023

@@ -6,7 +6,7 @@
 import { parseJsonObject } from '../../common/fastjson.js'
 import { ResponseCode } from '../../common/response-code.js'
 import type { ClientChannelInfo } from '../../broker/client-channel-info.js'
-import { subscriptionGroupConfigFromJson } from '../../broker/subscription-group-manager.js'
+import { subscriptionGroupConfigFromJson, subscriptionGroupConfigProblem } from '../../broker/subscription-group-manager.js'
 import { HeaderReader } from '../../remoting/protocol/header-reader.js'
 import { messageQueueFromJson, messageQueueJson, type MessageQueue } from '../../remoting/protocol/message-queue.js'
 import type { RemotingCommand } from '../../remoting/remoting-command.js'
@@ -21,8 +21,13 @@ function connection(info: ClientChannelInfo): object {
 }
 
 export function updateAndCreateSubscriptionGroup(ctx: BrokerContext, request: RemotingCommand): RemotingCommand {
-  const config = subscriptionGroupConfigFromJson(parseJsonObject(request.body, 'UPDATE_AND_CREATE_SUBSCRIPTIONGROUP'))
+  const body = parseJsonObject(request.body, 'UPDATE_AND_CREATE_SUBSCRIPTIONGROUP')
+  const config = subscriptionGroupConfigFromJson(body)
   if (config === null) return fail(ResponseCode.SYSTEM_ERROR, 'the body is not a SubscriptionGroupConfig with a groupName')
+  // Checked on the raw value: the reader clamps what it loads from files.
+  if (typeof body.retryQueueNums === 'number') config.retryQueueNums = body.retryQueueNums
+  const problem = subscriptionGroupConfigProblem(config)
+  if (problem !== null) return fail(ResponseCode.SYSTEM_ERROR, problem)
   ctx.subscriptionGroupManager.updateSubscriptionGroupConfig(config)
   return ok()
 }
@@ -78,7 +83,11 @@ function lockBody(request: RemotingCommand, what: string): { clientId: string; g
 export function lockBatchMQ(ctx: BrokerContext, request: RemotingCommand): RemotingCommand {
   const { clientId, group, mqs } = lockBody(request, 'LOCK_BATCH_MQ')
   if (clientId.length === 0 || group.length === 0) return fail(ResponseCode.SYSTEM_ERROR, 'LOCK_BATCH_MQ needs clientId and consumerGroup')
-  const locked = ctx.rebalanceLockManager.tryLockBatch(group, mqs, clientId)
+  // Only queues this broker serves can be locked here; anything else would only grow the table.
+  const ours = mqs.filter(
+    (mq) => mq.brokerName === ctx.brokerConfig.brokerName && (ctx.topicConfigManager.selectTopicConfig(mq.topic)?.readQueueNums ?? 0) > mq.queueId,
+  )
+  const locked = ctx.rebalanceLockManager.tryLockBatch(group, ours, clientId)
   return ok({ lockOKMQSet: locked.map(messageQueueJson) })
 }
 

@@ -3,6 +3,8 @@
  * `searchOffsetByTimestamp`, `getEarliestMsgStoretime`, `getAllConsumerOffset`, `getAllDelayOffset`,
  * `getConsumeStats`, `resetOffset`; protocol.md §2.5–§2.6).
  */
+import { setImmediate as nextTurn } from 'node:timers/promises'
+
 import { stringifyJson } from '../../common/fastjson.js'
 import { MQVersion } from '../../common/mq-version.js'
 import { RequestCode } from '../../common/request-code.js'
@@ -11,7 +13,7 @@ import { HeaderReader } from '../../remoting/protocol/header-reader.js'
 import { messageQueueJson } from '../../remoting/protocol/message-queue.js'
 import { RemotingCommand } from '../../remoting/remoting-command.js'
 import type { BrokerContext } from '../broker-context.js'
-import { fail, ok } from './admin-response.js'
+import { QUEUES_PER_TURN_MASK, fail, ok } from './admin-response.js'
 import { storeTimeAt } from './topic-admin.js'
 
 function offsetResponse(offset: number): RemotingCommand {
@@ -67,6 +69,8 @@ export async function getConsumeStats(ctx: BrokerContext, request: RemotingComma
     // A group online with subscriptions, none of them this topic, is not its consumer (`getConsumeStats`).
     if (groupInfo && groupInfo.subscriptions.size > 0 && !groupInfo.subscriptions.has(topic)) continue
     for (let queueId = 0; queueId < tc.readQueueNums; queueId++) {
+      // A topic may have 65,536 queues: let other requests in between.
+      if ((queueId & QUEUES_PER_TURN_MASK) === QUEUES_PER_TURN_MASK) await nextTurn()
       const brokerOffset = Math.max(0, ctx.store.getMaxOffsetInQueue(topic, queueId))
       const consumerOffset = Math.max(0, ctx.consumerOffsetManager.queryOffset(group, topic, queueId))
       const lastTimestamp = consumerOffset > 0 ? await storeTimeAt(ctx.store, topic, queueId, consumerOffset - 1) : 0
@@ -95,6 +99,8 @@ export async function resetOffset(ctx: BrokerContext, request: RemotingCommand):
   if (tc === undefined) return fail(ResponseCode.SYSTEM_ERROR, `[reset-offset] reset offset failed, no topic in this broker. topic=${topic}`)
   const offsetTable = new Map<object, number>()
   for (let queueId = 0; queueId < tc.writeQueueNums; queueId++) {
+    // A topic may have 65,536 queues: let other requests in between.
+    if ((queueId & QUEUES_PER_TURN_MASK) === QUEUES_PER_TURN_MASK) await nextTurn()
     const consumerOffset = ctx.consumerOffsetManager.queryOffset(group, topic, queueId)
     if (consumerOffset === -1) return fail(ResponseCode.SYSTEM_ERROR, `THe consumer group <${group}> not exist`)
     let target =

@@ -2,6 +2,8 @@
  * Topic administration on this broker (`AdminBrokerProcessor`: `updateAndCreateTopic`, `deleteTopic`,
  * `getAllTopicConfig`, `getTopicStatsInfo`, `getSystemTopicListFromBroker`; protocol.md §2.6).
  */
+import { setImmediate as nextTurn } from 'node:timers/promises'
+
 import { QUEUE_ID_MAX } from '../../common/limits.js'
 import { decodeMessage } from '../../common/message/message-record.js'
 import { ResponseCode } from '../../common/response-code.js'
@@ -12,7 +14,7 @@ import { messageQueueJson } from '../../remoting/protocol/message-queue.js'
 import type { RemotingCommand } from '../../remoting/remoting-command.js'
 import type { MessageStore } from '../../store/message-store.js'
 import type { BrokerContext } from '../broker-context.js'
-import { fail, ok } from './admin-response.js'
+import { QUEUES_PER_TURN_MASK, fail, ok } from './admin-response.js'
 
 /** Why an admin may not create, change or delete this topic, or null. */
 function adminTopicProblem(ctx: BrokerContext, topic: string): string | null {
@@ -83,6 +85,8 @@ export async function getTopicStatsInfo(ctx: BrokerContext, request: RemotingCom
   if (tc === undefined) return fail(ResponseCode.TOPIC_NOT_EXIST, `topic[${topic}] not exist`)
   const offsetTable = new Map<object, object>()
   for (let queueId = 0; queueId < tc.writeQueueNums; queueId++) {
+    // A topic may have 65,536 queues: let other requests in between.
+    if ((queueId & QUEUES_PER_TURN_MASK) === QUEUES_PER_TURN_MASK) await nextTurn()
     const minOffset = Math.max(0, ctx.store.getMinOffsetInQueue(topic, queueId))
     const maxOffset = Math.max(0, ctx.store.getMaxOffsetInQueue(topic, queueId))
     const lastUpdateTimestamp = maxOffset > 0 ? await storeTimeAt(ctx.store, topic, queueId, maxOffset - 1) : 0
