@@ -12,7 +12,8 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['__test__/unit/**/*.test.ts'] },
+        // Generous: CI runs every project at once on two cores, and a few unit tests wait on timers or files.
+        test: { name: 'unit', include: ['__test__/unit/**/*.test.ts'], testTimeout: 30_000 },
       },
       {
         extends: true,

@@ -37,6 +37,8 @@ use crate::writer::{self, AppendJob};
 /// Before blocking for its next job, the writer spins this long: under load jobs arrive a few µs apart, and a
 /// futex wake-up costs the submitting JavaScript thread and the writer more than that each.
 const WRITER_SPIN: std::time::Duration = std::time::Duration::from_micros(40);
+/// Below this the adaptive spin is not worth starting.
+const WRITER_SPIN_MIN: std::time::Duration = std::time::Duration::from_micros(2);
 
 /// Busy means the put lock has been held longer than the timeout but less than this sanity bound, which rules
 /// out a stale start time (`DefaultMessageStore#isOSPageCacheBusy`).
@@ -194,6 +196,8 @@ pub struct Store {
   writer_wake: Condvar,
   /// Jobs in `writer_queue`, readable without the lock for the writer's spin.
   writer_queued: AtomicU64,
+  /// How long the writer spins for the next job before sleeping, in ns (see `next_job`).
+  writer_spin_ns: AtomicU64,
   threads: Mutex<Vec<JoinHandle<()>>>,
   lock_file: Mutex<Option<File>>,
   closed: AtomicBool,
@@ -288,6 +292,7 @@ impl Store {
       writer_queue: Mutex::new(WriterQueue { jobs: VecDeque::new(), shutdown: false, writer_waiting: false }),
       writer_wake: Condvar::new(),
       writer_queued: AtomicU64::new(0),
+      writer_spin_ns: AtomicU64::new(WRITER_SPIN.as_nanos() as u64),
       threads: Mutex::new(Vec::new()),
       lock_file: Mutex::new(Some(lock_file)),
       closed: AtomicBool::new(false),
@@ -372,20 +377,31 @@ impl Store {
   }
 
   /// The writer's next job; `None` once shut down and drained.
+  ///
+  /// Between jobs the writer spins a while before it sleeps, because waking it costs more than a job when jobs
+  /// come back to back. The spin adapts: it is kept while the next job keeps arriving within `WRITER_SPIN`, and
+  /// halved away when it does not, so a writer fed in bursts (a broker between network reads) does not burn a
+  /// core that the event loop and the clients need.
   pub(crate) fn next_job(&self) -> Option<AppendJob> {
-    let spin_until = Instant::now() + WRITER_SPIN;
-    let mut spins = 0u32;
-    while self.writer_queued.load(Ordering::Acquire) == 0 {
-      std::hint::spin_loop();
-      spins += 1;
-      if spins.is_multiple_of(64) && Instant::now() >= spin_until {
-        break;
+    let idle_since = Instant::now();
+    let budget = std::time::Duration::from_nanos(self.writer_spin_ns.load(Ordering::Relaxed));
+    if !budget.is_zero() {
+      let spin_until = idle_since + budget;
+      let mut spins = 0u32;
+      while self.writer_queued.load(Ordering::Acquire) == 0 {
+        std::hint::spin_loop();
+        spins += 1;
+        if spins.is_multiple_of(64) && Instant::now() >= spin_until {
+          break;
+        }
       }
     }
     let mut q = self.lock_writer_queue();
     loop {
       if let Some(job) = q.jobs.pop_front() {
         self.writer_queued.fetch_sub(1, Ordering::Release);
+        drop(q);
+        self.adapt_writer_spin(idle_since.elapsed(), budget);
         return Some(job);
       }
       if q.shutdown {
@@ -395,6 +411,18 @@ impl Store {
       q = self.writer_wake.wait(q).unwrap_or_else(|p| p.into_inner());
       q.writer_waiting = false;
     }
+  }
+
+  /// Spin fully again when the job came within `WRITER_SPIN` of going idle; otherwise halve the spin.
+  fn adapt_writer_spin(&self, gap: std::time::Duration, budget: std::time::Duration) {
+    let next = if gap <= WRITER_SPIN {
+      WRITER_SPIN
+    } else if budget > WRITER_SPIN_MIN * 2 {
+      budget / 2
+    } else {
+      std::time::Duration::ZERO
+    };
+    self.writer_spin_ns.store(next.as_nanos() as u64, Ordering::Relaxed);
   }
 
   fn lock_writer_queue(&self) -> MutexGuard<'_, WriterQueue> {

@@ -8,7 +8,9 @@
  * line is one JSON object with every figure.
  *
  * Options: --runs N (default 3), --messages N (single sends per run, default 200,000), --batches N (per run,
- * default 20,000), --in-flight N (default 256), --serialize json|rocketmq (default json), --dir DIR.
+ * default 20,000), --in-flight N (default 256), --client lean|sdk (default lean: the template-encoding load
+ * generator of `load-generator.ts`; sdk: ferrymq's `RemotingClient`), --serialize json|rocketmq (sdk client
+ * only), --dir DIR.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -26,11 +28,12 @@ import { noopLogger } from '../../ts/common/logger.js'
 import { encodeBatchBody } from '../../ts/remoting/protocol/batch-message-codec.js'
 import { encodeSendMessageRequestHeader } from '../../ts/remoting/protocol/send-message-header.js'
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
-import { RemotingCommand, SerializeType } from '../../ts/remoting/remoting-command.js'
+import { RemotingCommand, SerializeType, nextOpaque } from '../../ts/remoting/remoting-command.js'
 import { RequestDispatcher } from '../../ts/remoting/request-dispatcher.js'
 import { RequestExecutor } from '../../ts/remoting/request-executor.js'
 import { RemotingServer } from '../../ts/remoting/remoting-server.js'
 import type { NativeMessageStore } from '../../ts/store/native-message-store.js'
+import { LoadConnection, encodeFrameBytes, encodeSendHeader, type SendTemplate } from './load-generator.js'
 
 const BODY = Buffer.alloc(1024, 0x61)
 const TOPIC = 'BenchTopic'
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     batches: { type: 'string', default: '20000' },
     'in-flight': { type: 'string', default: '256' },
     serialize: { type: 'string', default: 'json' },
+    client: { type: 'string', default: 'lean' },
     dir: { type: 'string', default: tmpdir() },
     server: { type: 'string' },
   },
@@ -71,7 +75,13 @@ async function runServer(kind: string, dir: string): Promise<void> {
     }
     await settle()
     port = broker.ports[0]!
-    stop = () => broker.shutdown()
+    stop = () => {
+      const s = store.stats()
+      if (process.env.FERRYMQ_BENCH_VERBOSE) {
+        process.stderr.write(`server: ${s.putMessages} puts in ${s.putJobs} jobs, put latency p50 ${s.putLatency.p50Us} µs p99 ${s.putLatency.p99Us} µs\n`)
+      }
+      return broker.shutdown()
+    }
   } else {
     const dispatcher = new RequestDispatcher(noopLogger)
     const executor = new RequestExecutor({ name: 'echo', concurrency: 4096, queueCapacity: 10_000, queueWaitMsMax: Infinity })
@@ -145,6 +155,8 @@ interface RunResult {
   p50Ms: number
   p99Ms: number
   cpuUsPerMsg: number
+  /** The benchmark client's own CPU per message (it shares the machine with the server). */
+  clientCpuUsPerMsg: number
 }
 
 let counter = 0
@@ -204,8 +216,58 @@ function batchRequest(): RemotingCommand {
   return req
 }
 
+/** The unique key of the n-th message, as a Java producer's `MessageClientIDSetter` makes them (32 hex digits). */
+function uniqKey(n: number): string {
+  return `7F00000100010000000000${n.toString(16).toUpperCase().padStart(10, '0')}`
+}
+
+const SINGLE_TEMPLATE: SendTemplate = { code: RequestCode.SEND_MESSAGE_V2, producerGroup: 'BenchProducer', topic: TOPIC, queues: 4, batch: false }
+const BATCH_TEMPLATE: SendTemplate = { code: RequestCode.SEND_BATCH_MESSAGE, producerGroup: 'BenchProducer', topic: TOPIC, queues: 4, batch: true }
+
+type Sender = () => Promise<number>
+
+function leanSingle(conn: LoadConnection): Sender {
+  return () => {
+    const n = counter++
+    const opaque = nextOpaque()
+    const props = `"UNIQ_KEY\\u0001${uniqKey(n)}\\u0002WAIT\\u0001true\\u0002TAGS\\u0001TagA\\u0002"`
+    return conn.request(opaque, encodeFrameBytes(encodeSendHeader(SINGLE_TEMPLATE, opaque, n & 3, Date.now(), props), BODY))
+  }
+}
+
+/** The 32 messages of a batch body, each with its own unique key (`MessageBatch#encode`). */
+function batchBody(): Buffer {
+  const props0 = Buffer.from(`UNIQ_KEY\u0001${uniqKey(0)}\u0002TAGS\u0001TagA\u0002`, 'latin1')
+  const element = 22 + BODY.length + props0.length
+  const out = Buffer.allocUnsafe(element * BATCH)
+  for (let i = 0; i < BATCH; i++) {
+    const at = i * element
+    out.writeInt32BE(element, at)
+    out.writeInt32BE(0, at + 4)
+    out.writeInt32BE(0, at + 8)
+    out.writeInt32BE(0, at + 12)
+    out.writeInt32BE(BODY.length, at + 16)
+    BODY.copy(out, at + 20)
+    out.writeInt16BE(props0.length, at + 20 + BODY.length)
+    out.write(`UNIQ_KEY\u0001${uniqKey(counter++)}\u0002TAGS\u0001TagA\u0002`, at + 22 + BODY.length, 'latin1')
+  }
+  return out
+}
+
+function leanBatch(conn: LoadConnection): Sender {
+  return () => {
+    const opaque = nextOpaque()
+    const header = encodeSendHeader(BATCH_TEMPLATE, opaque, counter & 3, Date.now(), '"WAIT\\u0001true\\u0002"')
+    return conn.request(opaque, encodeFrameBytes(header, batchBody()))
+  }
+}
+
+function sdkSender(client: RemotingClient, addr: string, make: () => RemotingCommand): Sender {
+  return async () => (await client.invoke(addr, make(), 10_000)).code
+}
+
 /** Keeps `inFlight` requests outstanding until `requests` have been answered. */
-async function drive(client: RemotingClient, addr: string, requests: number, inFlight: number, make: () => RemotingCommand): Promise<Float64Array> {
+async function drive(send: Sender, requests: number, inFlight: number): Promise<Float64Array> {
   const latencies = new Float64Array(requests)
   let started = 0
   let done = 0
@@ -213,8 +275,8 @@ async function drive(client: RemotingClient, addr: string, requests: number, inF
     while (started < requests) {
       started++
       const t0 = performance.now()
-      const r = await client.invoke(addr, make(), 10_000)
-      if (r.code !== ResponseCode.SUCCESS) throw new Error(`send failed: ${r.code} ${r.remark}`)
+      const code = await send()
+      if (code !== ResponseCode.SUCCESS) throw new Error(`send failed with code ${code}`)
       latencies[done++] = performance.now() - t0
     }
   }
@@ -226,20 +288,38 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
 }
 
-async function measure(server: Server, requests: number, inFlight: number, perRequest: number, make: () => RemotingCommand): Promise<RunResult> {
-  const client = new RemotingClient()
+async function measure(server: Server, requests: number, inFlight: number, perRequest: number, batch: boolean): Promise<RunResult> {
   const addr = `127.0.0.1:${server.port}`
-  await drive(client, addr, Math.min(2000, requests), inFlight, make) // warm-up: connection, JIT, topic creation
+  let send: Sender
+  let close: () => void
+  if (values.client === 'sdk') {
+    const client = new RemotingClient()
+    send = sdkSender(client, addr, batch ? batchRequest : singleRequest)
+    close = () => client.shutdown()
+  } else {
+    const conn = await LoadConnection.connect(server.port)
+    send = batch ? leanBatch(conn) : leanSingle(conn)
+    close = () => conn.close()
+  }
+  await drive(send, Math.min(2000, requests), inFlight) // warm-up: connection, JIT, topic creation
   await server.settle()
   const cpu0 = await server.cpuUs()
+  const clientCpu0 = process.cpuUsage()
   const t0 = performance.now()
-  const lat = await drive(client, addr, requests, inFlight, make)
+  const lat = await drive(send, requests, inFlight)
   const elapsedS = (performance.now() - t0) / 1000
+  const clientCpu = process.cpuUsage(clientCpu0)
   const cpu1 = await server.cpuUs()
-  client.shutdown()
+  close()
   lat.sort()
   const messages = requests * perRequest
-  return { msgsPerS: messages / elapsedS, p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99), cpuUsPerMsg: (cpu1 - cpu0) / messages }
+  return {
+    msgsPerS: messages / elapsedS,
+    p50Ms: percentile(lat, 0.5),
+    p99Ms: percentile(lat, 0.99),
+    cpuUsPerMsg: (cpu1 - cpu0) / messages,
+    clientCpuUsPerMsg: (clientCpu.user + clientCpu.system) / messages,
+  }
 }
 
 function median(xs: number[]): number {
@@ -254,6 +334,7 @@ function summarize(runs: RunResult[]): RunResult {
     p50Ms: median(runs.map((r) => r.p50Ms)),
     p99Ms: median(runs.map((r) => r.p99Ms)),
     cpuUsPerMsg: median(runs.map((r) => r.cpuUsPerMsg)),
+    clientCpuUsPerMsg: median(runs.map((r) => r.clientCpuUsPerMsg)),
   }
 }
 
@@ -272,8 +353,8 @@ async function main(): Promise<void> {
       const dir = mkdtempSync(join(values.dir!, 'ferrymq-bench-broker-'))
       const server = await Server.start(kind, dir)
       try {
-        single.push(await measure(server, messages, inFlight, 1, singleRequest))
-        batch.push(await measure(server, batches, BATCH_IN_FLIGHT, BATCH, batchRequest))
+        single.push(await measure(server, messages, inFlight, 1, false))
+        batch.push(await measure(server, batches, BATCH_IN_FLIGHT, BATCH, true))
       } finally {
         await server.stop()
         rmSync(dir, { recursive: true, force: true })
@@ -284,9 +365,12 @@ async function main(): Promise<void> {
     results[`${kind}_batch32`] = summarize(batch)
   }
   const row = (name: string, r: RunResult): string =>
-    `${name.padEnd(24)} ${r.msgsPerS.toFixed(0).padStart(10)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${r.cpuUsPerMsg.toFixed(2).padStart(10)}`
-  process.stdout.write(`medians of ${runs} runs, ${values.serialize} headers, ${inFlight} single sends / ${BATCH_IN_FLIGHT} batches in flight\n`)
-  process.stdout.write(`${'case'.padEnd(24)} ${'msgs/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server µs/msg'.padStart(10)}\n`)
+    `${name.padEnd(24)} ${r.msgsPerS.toFixed(0).padStart(10)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${r.cpuUsPerMsg.toFixed(2).padStart(14)} ${r.clientCpuUsPerMsg.toFixed(2).padStart(14)}`
+  const clientDesc = values.client === 'sdk' ? `ferrymq RemotingClient, ${values.serialize} headers` : 'lean load generator, JSON headers'
+  process.stdout.write(`medians of ${runs} runs, ${clientDesc}, ${inFlight} single sends / ${BATCH_IN_FLIGHT} batches in flight\n`)
+  process.stdout.write(
+    `${'case'.padEnd(24)} ${'msgs/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server µs/msg'.padStart(14)} ${'client µs/msg'.padStart(14)}\n`,
+  )
   for (const [name, r] of Object.entries(results)) process.stdout.write(`${row(name, r)}\n`)
   const b = results.broker_single!
   const bb = results.broker_batch32!
@@ -299,11 +383,13 @@ async function main(): Promise<void> {
       batch32_p99_ms: +bb.p99Ms.toFixed(3),
       server_cpu_us_per_msg: +b.cpuUsPerMsg.toFixed(3),
       batch32_server_cpu_us_per_msg: +bb.cpuUsPerMsg.toFixed(3),
+      client_cpu_us_per_msg: +b.clientCpuUsPerMsg.toFixed(3),
       echo_single_msgs_per_s: Math.round(results.echo_single!.msgsPerS),
       echo_batch32_msgs_per_s: Math.round(results.echo_batch32!.msgsPerS),
       single_ratio_to_echo: +(b.msgsPerS / results.echo_single!.msgsPerS).toFixed(3),
       batch32_ratio_to_echo: +(bb.msgsPerS / results.echo_batch32!.msgsPerS).toFixed(3),
-      serialize: values.serialize,
+      client: values.client,
+      serialize: values.client === 'sdk' ? values.serialize : 'json',
     })}\n`,
   )
 }

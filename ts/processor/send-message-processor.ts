@@ -5,8 +5,7 @@
  */
 import { PermName, isWriteable } from '../common/constant/perm-name.js'
 import { MessageConst, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR } from '../common/message/message-const.js'
-import { createMessageId } from '../common/message/message-id.js'
-import { findProperty, messageProperties2String, withoutProperty } from '../common/message/message-properties.js'
+import { findProperty, messageProperties2String, takeProperty, withoutProperty } from '../common/message/message-properties.js'
 import { decodeMessage, recordBornHost } from '../common/message/message-record.js'
 import { MessageSysFlag } from '../common/message/message-sys-flag.js'
 import { encodeHost } from '../common/message/socket-address.js'
@@ -225,15 +224,13 @@ export class SendMessageProcessor implements RequestProcessor {
 
   /** Header properties as stored: `WAIT` dropped (it only steers the put), `CLUSTER` added (§2.4.1 rule 9). */
   private storedProperties(properties: string | undefined): { propertiesString: string; waitStoreMsgOK: boolean } {
-    let p = properties ?? ''
-    const waitStoreMsgOK = readWait(p)
-    if (p.includes(`${MessageConst.PROPERTY_WAIT_STORE_MSG_OK}${NAME_VALUE_SEPARATOR}`)) {
-      p = withoutProperty(p, MessageConst.PROPERTY_WAIT_STORE_MSG_OK)
-    }
-    if (p.includes(`${MessageConst.PROPERTY_CLUSTER}${NAME_VALUE_SEPARATOR}`)) p = withoutProperty(p, MessageConst.PROPERTY_CLUSTER)
+    const wait = takeProperty(properties ?? '', MessageConst.PROPERTY_WAIT_STORE_MSG_OK)
+    let p = takeProperty(wait.rest, MessageConst.PROPERTY_CLUSTER).rest
     if (p.length > 0 && !p.endsWith(PROPERTY_SEPARATOR)) p += PROPERTY_SEPARATOR
-    return { propertiesString: p + this.clusterProperty, waitStoreMsgOK }
+    // `WAIT` absent or anything but "false" means wait (`Message#isWaitStoreMsgOK`).
+    return { propertiesString: p + this.clusterProperty, waitStoreMsgOK: wait.value !== 'false' }
   }
+
 
   /** Put status → response (`handlePutMessageResult`). */
   private handlePutMessageResult(result: PutMessageResult, response: RemotingCommand, topic: string, queueId: number): RemotingCommand {
@@ -247,7 +244,7 @@ export class SendMessageProcessor implements RequestProcessor {
     response.code = code
     response.remark = null
     const ext = response.extFields as ExtFields
-    ext.msgId = append.msgNum === 1 ? createMessageId(this.ctx.storeHost, append.wroteOffset) : append.msgId
+    ext.msgId = append.msgId
     ext.queueId = String(queueId)
     ext.queueOffset = String(append.logicsOffset)
     return response

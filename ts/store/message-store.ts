@@ -2,7 +2,7 @@
  * The message store as the broker sees it (`MessageStore`). One implementation today: the native commit log
  * (`native-message-store.ts`).
  */
-import { createMessageId } from '../common/message/message-id.js'
+import { createMessageIdFromPrefix } from '../common/message/message-id.js'
 import type { MessageExt } from '../common/message/message-ext.js'
 import type { GetMessageStatus } from './get-message-status.js'
 import type { PutMessageStatus } from './put-message-status.js'
@@ -32,13 +32,14 @@ export interface MessageExtBrokerInner {
 export class AppendMessageResult {
   readonly wroteBytes: number
   readonly msgNum: number
-  private readonly storeHost: Buffer
+  /** Hex of the store host, the first part of every message id. */
+  private readonly idPrefix: string
   /** `(phyOffset, queueOffset, storeTimestamp)` per record, from `at`. */
   private readonly results: Float64Array
   private readonly at: number
 
-  constructor(storeHost: Buffer, results: Float64Array, at: number, wroteBytes: number, msgNum: number) {
-    this.storeHost = storeHost
+  constructor(idPrefix: string, results: Float64Array, at: number, wroteBytes: number, msgNum: number) {
+    this.idPrefix = idPrefix
     this.results = results
     this.at = at
     this.wroteBytes = wroteBytes
@@ -61,11 +62,13 @@ export class AppendMessageResult {
 
   /** The offset message id; for a batch, every record's id joined with `,`. */
   get msgId(): string {
-    return this.msgIds.join(',')
+    return this.msgNum === 1 ? createMessageIdFromPrefix(this.idPrefix, this.results[this.at]!) : this.msgIds.join(',')
   }
 
   get msgIds(): string[] {
-    return this.commitLogOffsets.map((o) => createMessageId(this.storeHost, o))
+    const ids: string[] = []
+    for (let i = 0; i < this.msgNum; i++) ids.push(createMessageIdFromPrefix(this.idPrefix, this.results[this.at + 3 * i]!))
+    return ids
   }
 
   /** Physical offset of every record of the put. */
@@ -192,6 +195,8 @@ export interface LatencyPercentiles {
 export interface StoreStats {
   putMessages: number
   putBytes: number
+  /** Jobs the writer took: puts of one event-loop turn go down as one job, so puts per job is the batching achieved. */
+  putJobs: number
   putFailures: number
   /** Puts refused because the put lock was held too long (`OS_PAGE_CACHE_BUSY`). */
   busyRefusals: number

@@ -17,6 +17,7 @@ import {
 } from '../common/limits.js'
 import type { Logger } from '../common/logger.js'
 import { noopLogger } from '../common/logger.js'
+import { messageIdPrefix } from '../common/message/message-id.js'
 import { decodeMessage } from '../common/message/message-record.js'
 import type { MessageExt } from '../common/message/message-ext.js'
 import { messageKeys, messageUniqKey } from '../common/message/message-ext.js'
@@ -146,6 +147,7 @@ export class NativeMessageStore implements MessageStore {
   private readonly log: Logger
   private readonly builder: JobBuilder
   private readonly storeHost: Buffer
+  private readonly messageIdPrefix: string
   private readonly maxMessageSize: number
   private readonly topicBytes = new Map<string, Buffer>()
   private lastTopicName = ''
@@ -171,6 +173,7 @@ export class NativeMessageStore implements MessageStore {
     this.log = log
     const [host, port] = splitHostPort(config.storeHost ?? '127.0.0.1:10911')
     this.storeHost = encodeHost(host, port)
+    this.messageIdPrefix = messageIdPrefix(this.storeHost)
     this.maxMessageSize = config.maxMessageSize ?? MESSAGE_BODY_BYTES_MAX_DEFAULT
     this.builder = new JobBuilder(this.storeHost, STORE_SLAB_BYTES, config.autoMessageVersionOnTopicLen !== false)
   }
@@ -370,7 +373,7 @@ export class NativeMessageStore implements MessageStore {
         put.resolve(refused(status))
         continue
       }
-      const append = new AppendMessageResult(this.storeHost, e, results, put.bytes, put.records)
+      const append = new AppendMessageResult(this.messageIdPrefix, e, results, put.bytes, put.records)
       put.resolve({ putMessageStatus: status, appendMessageResult: append })
     }
   }
@@ -530,6 +533,7 @@ export class NativeMessageStore implements MessageStore {
     return {
       putMessages: s.putMessages,
       putBytes: s.putBytes,
+      putJobs: s.putJobs,
       putFailures: s.putFailures,
       busyRefusals: s.busyRefusals,
       slowPuts: s.slowPuts,

@@ -6,6 +6,7 @@ import {
   findProperty,
   messageProperties2String,
   string2messageProperties,
+  takeProperty,
 } from '../../../ts/common/message/message-properties.js'
 import { decodeMessage, decodeMessages } from '../../../ts/common/message/message-record.js'
 import { decodeHost, encodeHost } from '../../../ts/common/message/socket-address.js'
@@ -119,5 +120,16 @@ describe('java hash and topic rules', () => {
     }
     expect(topicProblem(`%RETRY%${'g'.repeat(200)}`)).toBeNull()
     expect(printable('a\nb')).toBe('a\\x0ab')
+  })
+})
+
+describe('takeProperty', () => {
+  it('removes every entry of the name and returns its last value', () => {
+    expect(takeProperty('A\u00011\u0002WAIT\u0001true\u0002B\u00012', 'WAIT')).toEqual({ value: 'true', rest: 'A\u00011\u0002B\u00012' })
+    expect(takeProperty('WAIT\u0001false', 'WAIT')).toEqual({ value: 'false', rest: '' })
+    expect(takeProperty('WAIT\u0001a\u0002X\u00011\u0002WAIT\u0001b\u0002', 'WAIT')).toEqual({ value: 'b', rest: 'X\u00011\u0002' })
+    // Only whole names at an entry's start count: NOWAIT and a value containing "WAIT\u0001" are kept.
+    expect(takeProperty('NOWAIT\u0001x\u0002K\u0001WAIT\u0001y', 'WAIT')).toEqual({ value: null, rest: 'NOWAIT\u0001x\u0002K\u0001WAIT\u0001y' })
+    expect(takeProperty('A\u00011', 'WAIT')).toEqual({ value: null, rest: 'A\u00011' })
   })
 })
