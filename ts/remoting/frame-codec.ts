@@ -14,6 +14,7 @@ import {
   decodeJsonHeader,
   decodeRocketMQHeader,
   encodeJsonHeader,
+  lastJsonHeaderWasAscii,
   rocketMQHeaderBytes,
   writeRocketMQHeader,
 } from './header-codec.js'
@@ -21,25 +22,39 @@ import { RemotingCommand, SerializeType } from './remoting-command.js'
 
 const LENGTH_BYTES = 4
 /** Bodies up to this size are copied into the frame's head buffer: one write instead of two. */
-const INLINE_BODY_BYTES_MAX = 16 * 1024
+export const INLINE_BODY_BYTES_MAX = 16 * 1024
+
+/** A command measured for writing: its header in encoded form and the byte counts of its frame. */
+export interface MeasuredFrame {
+  /** The JSON header text (JSON serialization), else ''. */
+  json: string
+  /** True when `json` is pure ASCII: its byte length is its length, and it can be written byte per character. */
+  ascii: boolean
+  /** Remark and ext byte counts of a ROCKETMQ header, else null. */
+  sizes: ReturnType<typeof rocketMQHeaderBytes> | null
+  headerBytes: number
+  bodyBytes: number
+  /** The whole frame, length word included. */
+  frameBytes: number
+}
 
 /**
- * Encodes a command as one or two buffers to write in order: the head (length, header word, header, and a small
- * body) and, for a large body, the body itself, never copied.
+ * Measures `cmd` as a frame. Throws `ProtocolError` when its header does not fit the header word or the frame
+ * exceeds `frameBytesMax`.
  */
-export function encodeFrame(cmd: RemotingCommand, frameBytesMax = FRAME_BYTES_MAX): Buffer[] {
-  const body = cmd.body
-  const bodyBytes = body === null ? 0 : body.length
-  const inline = bodyBytes <= INLINE_BODY_BYTES_MAX
-  let jsonHeader = ''
+export function measureFrame(cmd: RemotingCommand, frameBytesMax = FRAME_BYTES_MAX): MeasuredFrame {
+  const bodyBytes = cmd.body === null ? 0 : cmd.body.length
+  let json = ''
+  let ascii = false
   let sizes: ReturnType<typeof rocketMQHeaderBytes> | null = null
   let headerBytes: number
   if (cmd.serializeType === SerializeType.ROCKETMQ) {
     sizes = rocketMQHeaderBytes(cmd)
     headerBytes = sizes.total
   } else {
-    jsonHeader = encodeJsonHeader(cmd)
-    headerBytes = Buffer.byteLength(jsonHeader)
+    json = encodeJsonHeader(cmd)
+    ascii = lastJsonHeaderWasAscii()
+    headerBytes = ascii ? json.length : Buffer.byteLength(json)
   }
   // The header length has 24 bits in the header word; a longer one would spill into the serialize type byte.
   if (headerBytes > HEADER_BYTES_MAX) {
@@ -48,24 +63,43 @@ export function encodeFrame(cmd: RemotingCommand, frameBytesMax = FRAME_BYTES_MA
       `header of ${headerBytes} bytes exceeds the ${HEADER_BYTES_MAX}-byte limit of the header word`,
     )
   }
-  const totalLength = 4 + headerBytes + bodyBytes
-  if (totalLength + LENGTH_BYTES > frameBytesMax) {
+  const frameBytes = LENGTH_BYTES + 4 + headerBytes + bodyBytes
+  if (frameBytes > frameBytesMax) {
     throw new ProtocolError(
       'RMQ_ERR_FRAME_TOO_LARGE',
-      `frame of ${totalLength + LENGTH_BYTES} bytes exceeds the ${frameBytesMax}-byte limit`,
+      `frame of ${frameBytes} bytes exceeds the ${frameBytesMax}-byte limit`,
     )
   }
-  const head = Buffer.allocUnsafe(8 + headerBytes + (inline ? bodyBytes : 0))
-  head.writeInt32BE(totalLength, 0)
-  head.writeInt32BE(((cmd.serializeType & 0xff) << 24) | headerBytes, 4)
-  if (sizes !== null) writeRocketMQHeader(cmd, head, 8, sizes.remarkBytes, sizes.extBytes)
-  else head.write(jsonHeader, 8, 'utf8')
-  if (body === null || bodyBytes === 0) return [head]
-  if (inline) {
-    body.copy(head, 8 + headerBytes)
-    return [head]
-  }
-  return [head, body]
+  return { json, ascii, sizes, headerBytes, bodyBytes, frameBytes }
+}
+
+/**
+ * Writes the measured frame's length word, header word and header at `at`, and its body too unless `withBody` is
+ * false; returns the offset after what was written. `out` must have room.
+ */
+export function writeFrame(cmd: RemotingCommand, m: MeasuredFrame, out: Buffer, at: number, withBody = true): number {
+  out.writeInt32BE(m.frameBytes - LENGTH_BYTES, at)
+  out.writeInt32BE(((cmd.serializeType & 0xff) << 24) | m.headerBytes, at + 4)
+  let p = at + 8
+  if (m.sizes !== null) p = writeRocketMQHeader(cmd, out, p, m.sizes.remarkBytes, m.sizes.extBytes)
+  else p += m.ascii ? (out as Latin1Writable).latin1Write(m.json, p) : out.write(m.json, p, 'utf8')
+  if (withBody && m.bodyBytes > 0) p += cmd.body!.copy(out, p)
+  return p
+}
+
+/** Node's Buffer method behind `Buffer#write(s, offset, 'latin1')`, without the argument checks. */
+type Latin1Writable = Buffer & { latin1Write(s: string, offset: number): number }
+
+/**
+ * Encodes a command as one or two buffers to write in order: the head (length, header word, header, and a small
+ * body) and, for a large body, the body itself, never copied.
+ */
+export function encodeFrame(cmd: RemotingCommand, frameBytesMax = FRAME_BYTES_MAX): Buffer[] {
+  const m = measureFrame(cmd, frameBytesMax)
+  const inline = m.bodyBytes <= INLINE_BODY_BYTES_MAX
+  const head = Buffer.allocUnsafe(inline ? m.frameBytes : m.frameBytes - m.bodyBytes)
+  writeFrame(cmd, m, head, 0, inline)
+  return inline ? [head] : [head, cmd.body!]
 }
 
 /** Encodes a command as a single buffer (tests, golden vectors). */

@@ -40,12 +40,31 @@ function isInt32(v: unknown): v is number {
 function quote(v: string): string {
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i)
-    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(v)
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return quoteSlow(v)
   }
   return `"${v}"`
 }
 
+/** Whether the header `encodeJsonHeader` made last is pure ASCII (see `lastJsonHeaderWasAscii`). */
+let headerAscii = true
+
+function quoteSlow(v: string): string {
+  const quoted = JSON.stringify(v)
+  // JSON.stringify escapes control characters to ASCII but leaves everything above 0x7E as it is.
+  for (let i = 0; i < quoted.length && headerAscii; i++) if (quoted.charCodeAt(i) > 0x7f) headerAscii = false
+  return quoted
+}
+
+/**
+ * True when the string the last `encodeJsonHeader` call returned has no character above 0x7F, so that its UTF-8
+ * byte length is its length and it may be written as Latin-1.
+ */
+export function lastJsonHeaderWasAscii(): boolean {
+  return headerAscii
+}
+
 export function encodeJsonHeader(cmd: RemotingCommand): string {
+  headerAscii = true
   let s = `{"code":${cmd.code}`
   const ext = cmd.extFields
   if (ext !== null) {

@@ -1,16 +1,17 @@
 /**
  * One TCP (or TLS) connection speaking remoting, on either side. It splits the byte stream into commands, hands
- * requests to its owner and matches responses to the requests it sent by opaque. Writes made in the same tick go
- * out together (cork, then uncork on the next tick), and reading stops while too many response bytes wait for a
- * slow reader, so a client that stops reading cannot grow our memory without bound: the frames already read when
- * that happens wait, undecoded, until the backlog drains.
+ * requests to its owner and matches responses to the requests it sent by opaque. Frames written in the same tick
+ * are encoded one after the other into an output chunk and go out as one socket write on the next tick (a frame
+ * with a large body goes out on its own, its body never copied). Reading stops while too many response bytes wait
+ * for a slow reader, so a client that stops reading cannot grow our memory without bound: the frames already read
+ * when that happens wait, undecoded, until the backlog drains.
  */
 import type { Socket } from 'node:net'
 
 import { ProtocolError, RemotingError } from '../common/errors.js'
 import { CLIENT_PENDING_REQUESTS_MAX, CONNECTION_WRITE_BYTES_HIGH, FRAME_BYTES_MAX } from '../common/limits.js'
 import type { Logger } from '../common/logger.js'
-import { decodeFrame, encodeFrame, FrameDecoder } from './frame-codec.js'
+import { decodeFrame, FrameDecoder, INLINE_BODY_BYTES_MAX, measureFrame, writeFrame } from './frame-codec.js'
 import { RemotingCommand } from './remoting-command.js'
 
 export interface RemotingChannelOptions {
@@ -32,6 +33,9 @@ interface PendingRequest {
 }
 
 const PENDING_SCAN_INTERVAL_MS = 100
+/** Size of the chunks frames are encoded into; a chunk is used until less than a small frame's room is left. */
+const OUTPUT_CHUNK_BYTES = 64 * 1024
+const OUTPUT_CHUNK_ROOM_MIN = 1024
 let lastChannelId = 0
 
 /** `ip:port` as RocketMQ prints a peer (`RemotingHelper.parseChannelRemoteAddr`); IPv4-mapped IPv6 as IPv4. */
@@ -59,7 +63,11 @@ export class RemotingChannel {
   private readonly writeBytesHigh: number
   /** Frames read but not yet handled because reading is paused; at most one chunk's worth. */
   private deferredFrames: Buffer[] = []
-  private corked = false
+  /** The chunk frames are being encoded into; bytes `[outStart, outEnd)` are encoded and not yet written. */
+  private out: Buffer | null = null
+  private outStart = 0
+  private outEnd = 0
+  private flushScheduled = false
   private readPaused = false
   private closed = false
   private closeReason = ''
@@ -154,19 +162,52 @@ export class RemotingChannel {
   /** Writes a command; `false` when the connection is closed. Throws `ProtocolError` for an oversized command. */
   write(cmd: RemotingCommand): boolean {
     if (this.closed) return false
-    const parts = encodeFrame(cmd, this.options.frameBytesMax ?? FRAME_BYTES_MAX)
-    if (!this.corked) {
-      this.corked = true
-      this.socket.cork()
-      process.nextTick(this.uncork)
+    const m = measureFrame(cmd, this.options.frameBytesMax ?? FRAME_BYTES_MAX)
+    if (m.bodyBytes > INLINE_BODY_BYTES_MAX) {
+      // A large body goes out as it is, after the frames encoded before it.
+      this.flush()
+      const head = Buffer.allocUnsafe(m.frameBytes - m.bodyBytes)
+      writeFrame(cmd, m, head, 0, false)
+      this.socket.write(head)
+      this.socket.write(cmd.body!)
+      this.checkBacklog()
+      return true
     }
-    for (const part of parts) this.socket.write(part)
+    let out = this.out
+    if (out === null || out.length - this.outEnd < m.frameBytes) {
+      this.flush()
+      out = this.out = Buffer.allocUnsafeSlow(Math.max(OUTPUT_CHUNK_BYTES, m.frameBytes))
+      this.outStart = this.outEnd = 0
+    }
+    this.outEnd = writeFrame(cmd, m, out, this.outEnd)
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      process.nextTick(this.onFlushTick)
+    }
+    return true
+  }
+
+  private readonly onFlushTick = (): void => {
+    this.flushScheduled = false
+    this.flush()
+  }
+
+  /** Writes the frames encoded so far to the socket. */
+  private flush(): void {
+    if (this.outEnd === this.outStart || this.closed) return
+    this.socket.write(this.out!.subarray(this.outStart, this.outEnd))
+    this.outStart = this.outEnd
+    // The written bytes belong to the socket now; a chunk with little room left is not kept for the next frames.
+    if (this.out!.length - this.outEnd < OUTPUT_CHUNK_ROOM_MIN) this.out = null
+    this.checkBacklog()
+  }
+
+  private checkBacklog(): void {
     if (!this.readPaused && this.socket.writableLength > this.writeBytesHigh) {
       this.readPaused = true
       this.socket.pause()
       this.socket.once('drain', this.onDrain)
     }
-    return true
   }
 
   private readonly onDrain = (): void => {
@@ -184,11 +225,6 @@ export class RemotingChannel {
     }
     this.deferredFrames = handled === this.deferredFrames.length ? [] : this.deferredFrames.slice(handled)
     if (!this.readPaused && !this.closed) this.socket.resume()
-  }
-
-  private readonly uncork = (): void => {
-    this.corked = false
-    this.socket.uncork()
   }
 
   /** Writes `response` as the answer to `request`: same opaque, same serialization; nothing for a oneway. */
@@ -273,6 +309,7 @@ export class RemotingChannel {
     if (this.closed) return
     this.closed = true
     this.closeReason = reason
+    this.out = null
     this.stopPendingScan()
     this.deferredFrames = []
     this.socket.destroy()
