@@ -52,3 +52,13 @@ export async function startBroker(options: BrokerControllerOptions): Promise<Bro
   await broker.start()
   return broker
 }
+
+// Client SDK: the producer.
+export { Producer, type SendOptions, encodeMessageBatch } from './client/producer.js'
+export { Message, type MessageInit } from './client/message.js'
+export { MQClientError } from './client/client-error.js'
+export { type ProducerOptions } from './client/client-config.js'
+export { SendStatus, type SendResult } from './client/send-result.js'
+export { selectByHash, selectRandom, type MessageQueueSelector } from './client/message-queue-selector.js'
+export { createUniqId } from './client/message-client-id.js'
+export type { MessageQueue } from './remoting/protocol/message-queue.js'

@@ -1,0 +1,143 @@
+/**
+ * Producer configuration (client.md §1.2, §3.1) with RocketMQ's defaults, and the start-time checks of
+ * `Validators.checkGroup`.
+ */
+import { ConfigError } from '../common/errors.js'
+import type { Logger } from '../common/logger.js'
+import { MixAll } from '../common/mix-all.js'
+import { ResponseCode } from '../common/response-code.js'
+import type { RPCHook } from '../remoting/rpc-hook.js'
+
+export interface ProducerOptions {
+  producerGroup: string
+  /** Name servers, `;`-separated; defaults to the `NAMESRV_ADDR` environment variable. */
+  namesrvAddr?: string
+  instanceName?: string
+  /** Route refresh period (`pollNameServerInterval`). */
+  pollNameServerInterval?: number
+  /** Latency fault tolerance (§3.7). */
+  sendLatencyEnable?: boolean
+  createTopicKey?: string
+  defaultTopicQueueNums?: number
+  sendMsgTimeout?: number
+  sendMsgMaxTimeoutPerRequest?: number
+  retryTimesWhenSendFailed?: number
+  retryTimesWhenSendAsyncFailed?: number
+  retryAnotherBrokerWhenNotStoreOK?: boolean
+  compressMsgBodyOverHowmuch?: number
+  compressLevel?: number
+  maxMessageSize?: number
+  enableBackpressureForAsyncMode?: boolean
+  backPressureForAsyncSendNum?: number
+  backPressureForAsyncSendSize?: number
+  retryResponseCodes?: Iterable<number>
+  /** Timeout of name server requests (`mqClientApiTimeout`). */
+  mqClientApiTimeout?: number
+  /** Hooks run before every request and after every response (e.g. `AclClientRPCHook`). */
+  rpcHooks?: RPCHook[]
+  logger?: Logger
+  /** Clock for latency bookkeeping; tests inject a fake one. */
+  now?: () => number
+}
+
+export interface ResolvedProducerConfig {
+  producerGroup: string
+  namesrvAddrs: string[]
+  instanceName: string
+  pollNameServerInterval: number
+  sendLatencyEnable: boolean
+  createTopicKey: string
+  defaultTopicQueueNums: number
+  sendMsgTimeout: number
+  sendMsgMaxTimeoutPerRequest: number
+  retryTimesWhenSendFailed: number
+  retryTimesWhenSendAsyncFailed: number
+  retryAnotherBrokerWhenNotStoreOK: boolean
+  compressMsgBodyOverHowmuch: number
+  compressLevel: number
+  maxMessageSize: number
+  enableBackpressureForAsyncMode: boolean
+  backPressureForAsyncSendNum: number
+  backPressureForAsyncSendSize: number
+  retryResponseCodes: ReadonlySet<number>
+  mqClientApiTimeout: number
+}
+
+export const DEFAULT_PRODUCER_GROUP = 'DEFAULT_PRODUCER'
+/** `Validators.CHARACTER_MAX_LENGTH` for groups as client.md §2.2 gives it. */
+export const GROUP_NAME_MAX_LENGTH = 120
+const GROUP_CHARS = /^[%|a-zA-Z0-9_-]+$/
+
+/** `DefaultMQProducer#retryResponseCodes`. */
+export const DEFAULT_RETRY_RESPONSE_CODES: readonly number[] = [
+  ResponseCode.TOPIC_NOT_EXIST,
+  ResponseCode.SERVICE_NOT_AVAILABLE,
+  ResponseCode.SYSTEM_ERROR,
+  ResponseCode.SYSTEM_BUSY,
+  ResponseCode.NO_PERMISSION,
+  ResponseCode.NO_BUYER_ID,
+  ResponseCode.NOT_IN_CURRENT_UNIT,
+  1500, // GO_AWAY
+]
+
+/** Why a producer group is refused, or `null`. */
+export function producerGroupProblem(group: string): string | null {
+  if (group.trim().length === 0) return 'the specified group is blank'
+  if (group.length > GROUP_NAME_MAX_LENGTH)
+    return `the specified group is longer than ${GROUP_NAME_MAX_LENGTH} characters`
+  if (!GROUP_CHARS.test(group))
+    return `the specified group [${group}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$`
+  if (group === DEFAULT_PRODUCER_GROUP)
+    return `producerGroup cannot be ${DEFAULT_PRODUCER_GROUP}, please specify another one`
+  return null
+}
+
+/** `;`-separated name server list → addresses, blanks dropped. */
+export function parseNamesrvAddr(list: string): string[] {
+  return list
+    .split(';')
+    .map((a) => a.trim())
+    .filter((a) => a.length > 0)
+}
+
+function positive(name: string, v: number, min = 1): number {
+  if (!Number.isFinite(v) || v < min)
+    throw new ConfigError('RMQ_ERR_CONFIG', `${name} must be a number >= ${min}, got ${v}`)
+  return v
+}
+
+export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfig {
+  const problem = producerGroupProblem(o.producerGroup ?? '')
+  if (problem !== null) throw new ConfigError('RMQ_ERR_CONFIG', `producer group: ${problem}`)
+  const namesrvAddrs = parseNamesrvAddr(o.namesrvAddr ?? process.env.NAMESRV_ADDR ?? '')
+  if (namesrvAddrs.length === 0) {
+    throw new ConfigError(
+      'RMQ_ERR_CONFIG',
+      'no name server address: set namesrvAddr or the NAMESRV_ADDR environment variable',
+    )
+  }
+  const retries = (name: string, v: number | undefined): number => positive(name, v ?? 2, 0)
+  return {
+    producerGroup: o.producerGroup,
+    namesrvAddrs,
+    instanceName: o.instanceName ?? 'DEFAULT',
+    pollNameServerInterval: positive('pollNameServerInterval', o.pollNameServerInterval ?? 30_000, 10),
+    sendLatencyEnable: o.sendLatencyEnable ?? false,
+    createTopicKey: o.createTopicKey ?? MixAll.AUTO_CREATE_TOPIC_KEY_TOPIC,
+    defaultTopicQueueNums: positive('defaultTopicQueueNums', o.defaultTopicQueueNums ?? 4),
+    sendMsgTimeout: positive('sendMsgTimeout', o.sendMsgTimeout ?? 3000),
+    sendMsgMaxTimeoutPerRequest: o.sendMsgMaxTimeoutPerRequest ?? -1,
+    retryTimesWhenSendFailed: retries('retryTimesWhenSendFailed', o.retryTimesWhenSendFailed),
+    retryTimesWhenSendAsyncFailed: retries('retryTimesWhenSendAsyncFailed', o.retryTimesWhenSendAsyncFailed),
+    retryAnotherBrokerWhenNotStoreOK: o.retryAnotherBrokerWhenNotStoreOK ?? false,
+    compressMsgBodyOverHowmuch: positive('compressMsgBodyOverHowmuch', o.compressMsgBodyOverHowmuch ?? 4096, 0),
+    compressLevel: Math.min(9, positive('compressLevel', o.compressLevel ?? 5, 0)),
+    maxMessageSize: positive('maxMessageSize', o.maxMessageSize ?? 4 * 1024 * 1024),
+    enableBackpressureForAsyncMode: o.enableBackpressureForAsyncMode ?? false,
+    // `setBackPressureForAsyncSendNum` / `…Size` keep at least 10 sends and 1 MiB.
+    backPressureForAsyncSendNum: Math.max(10, o.backPressureForAsyncSendNum ?? 1024),
+    backPressureForAsyncSendSize: Math.max(1024 * 1024, o.backPressureForAsyncSendSize ?? 100 * 1024 * 1024),
+    retryResponseCodes: new Set(o.retryResponseCodes ?? DEFAULT_RETRY_RESPONSE_CODES),
+    mqClientApiTimeout: positive('mqClientApiTimeout', o.mqClientApiTimeout ?? 3000),
+  }
+}
