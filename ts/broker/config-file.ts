@@ -7,8 +7,9 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 
-import { parseJson } from '../common/fastjson.js'
+import { parseJson, stringifyJson } from '../common/fastjson.js'
 import type { Logger } from '../common/logger.js'
+import { newDataVersion, nextDataVersion, type DataVersion } from '../common/topic-config.js'
 
 export function writeFileAtomic(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true })
@@ -48,4 +49,100 @@ export function readConfigFile(path: string, log: Logger): unknown {
   }
   if (firstError) throw firstError
   return null
+}
+
+/**
+ * A named table the broker owns with RocketMQ's data version, kept in its config file in the serialize-wrapper
+ * shape `{"<tableKey>": {name: entry, …}, "dataVersion": {…}}` (`TopicConfigSerializeWrapper`,
+ * `SubscriptionGroupWrapper`). Every change bumps the version and schedules one atomic write for the turn, so a
+ * burst of changes costs one write.
+ */
+export class VersionedConfigTable<V> {
+  private readonly entries = new Map<string, V>()
+  private version: DataVersion = newDataVersion()
+  private persistScheduled = false
+
+  constructor(
+    private readonly path: string,
+    private readonly tableKey: string,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Loads the file (or its `.bak`): each entry through `parse`, which returns `null` for a malformed one (skipped
+   * with a warning), and the data version. Entries from the file replace those seeded before.
+   */
+  load(parse: (raw: unknown) => V | null, nameOf: (entry: V) => string): void {
+    const data = readConfigFile(this.path, this.log) as Record<string, unknown> | null
+    if (data === null) return
+    for (const [name, raw] of Object.entries((data[this.tableKey] ?? {}) as Record<string, unknown>)) {
+      const entry = parse(raw)
+      if (entry === null || nameOf(entry) !== name) {
+        this.log.warn({ name, path: this.path }, 'skipping a malformed entry of a config file')
+        continue
+      }
+      this.entries.set(name, entry)
+    }
+    const dv = data.dataVersion as Partial<DataVersion> | undefined
+    if (dv && typeof dv.counter === 'number' && typeof dv.timestamp === 'number') {
+      this.version = { counter: dv.counter, timestamp: dv.timestamp }
+    }
+  }
+
+  /** Adds a built-in entry at start: no version change, no write. */
+  seed(name: string, entry: V): void {
+    this.entries.set(name, entry)
+  }
+
+  get(name: string): V | undefined {
+    return this.entries.get(name)
+  }
+
+  values(): IterableIterator<V> {
+    return this.entries.values()
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  dataVersion(): DataVersion {
+    return this.version
+  }
+
+  set(name: string, entry: V): void {
+    this.entries.set(name, entry)
+    this.changed()
+  }
+
+  delete(name: string): boolean {
+    if (!this.entries.delete(name)) return false
+    this.changed()
+    return true
+  }
+
+  /** A copy of the table and its version, as registered, answered to admins and persisted. */
+  snapshot(): { table: Map<string, V>; dataVersion: DataVersion } {
+    return { table: new Map(this.entries), dataVersion: { ...this.version } }
+  }
+
+  /** Writes the file now. A failure is logged: the table in memory is right and the next change or shutdown writes again. */
+  persist(): void {
+    const { table, dataVersion } = this.snapshot()
+    try {
+      writeFileAtomic(this.path, stringifyJson({ [this.tableKey]: table, dataVersion }))
+    } catch (err) {
+      this.log.error({ err, path: this.path }, 'cannot persist a config file')
+    }
+  }
+
+  private changed(): void {
+    this.version = nextDataVersion(this.version)
+    if (this.persistScheduled) return
+    this.persistScheduled = true
+    setImmediate(() => {
+      this.persistScheduled = false
+      this.persist()
+    })
+  }
 }

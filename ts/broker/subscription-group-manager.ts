@@ -4,13 +4,12 @@
  */
 import { join } from 'node:path'
 
-import { stringifyJson } from '../common/fastjson.js'
 import { QUEUE_ID_MAX } from '../common/limits.js'
 import type { Logger } from '../common/logger.js'
 import { SYSTEM_GROUPS } from '../common/mix-all.js'
-import { newDataVersion, nextDataVersion, type DataVersion } from '../common/topic-config.js'
+import type { DataVersion } from '../common/topic-config.js'
 import { groupProblem } from '../common/topic-validator.js'
-import { readConfigFile, writeFileAtomic } from './config-file.js'
+import { VersionedConfigTable } from './config-file.js'
 
 export interface SubscriptionGroupConfig {
   groupName: string
@@ -75,11 +74,8 @@ export function subscriptionGroupConfigFromJson(v: unknown): SubscriptionGroupCo
 }
 
 export class SubscriptionGroupManager {
-  private readonly table = new Map<string, SubscriptionGroupConfig>()
-  private version: DataVersion = newDataVersion()
-  private readonly path: string
+  private readonly table: VersionedConfigTable<SubscriptionGroupConfig>
   private readonly log: Logger
-  private persistScheduled = false
 
   constructor(
     storePathRootDir: string,
@@ -87,25 +83,13 @@ export class SubscriptionGroupManager {
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'subscription-group' })
-    this.path = join(storePathRootDir, 'config', 'subscriptionGroup.json')
-    for (const g of SYSTEM_GROUPS) this.table.set(g, newSubscriptionGroupConfig(g))
+    const path = join(storePathRootDir, 'config', 'subscriptionGroup.json')
+    this.table = new VersionedConfigTable(path, 'subscriptionGroupTable', this.log)
+    for (const g of SYSTEM_GROUPS) this.table.seed(g, newSubscriptionGroupConfig(g))
   }
 
   load(): void {
-    const data = readConfigFile(this.path, this.log) as Record<string, unknown> | null
-    if (data === null) return
-    for (const [name, raw] of Object.entries((data.subscriptionGroupTable ?? {}) as Record<string, unknown>)) {
-      const g = subscriptionGroupConfigFromJson(raw)
-      if (g === null || g.groupName !== name) {
-        this.log.warn({ group: name }, 'skipping a malformed group in subscriptionGroup.json')
-        continue
-      }
-      this.table.set(name, g)
-    }
-    const dv = data.dataVersion as Partial<DataVersion> | undefined
-    if (dv && typeof dv.counter === 'number' && typeof dv.timestamp === 'number') {
-      this.version = { counter: dv.counter, timestamp: dv.timestamp }
-    }
+    this.table.load(subscriptionGroupConfigFromJson, (g) => g.groupName)
   }
 
   /**
@@ -117,7 +101,7 @@ export class SubscriptionGroupManager {
     if (found || !this.autoCreate || groupProblem(group) !== null) return found
     const created = newSubscriptionGroupConfig(group)
     this.log.info({ group }, 'auto-created subscription group')
-    this.put(created)
+    this.table.set(group, created)
     return created
   }
 
@@ -132,41 +116,19 @@ export class SubscriptionGroupManager {
 
   updateSubscriptionGroupConfig(config: SubscriptionGroupConfig): void {
     this.log.info({ group: config.groupName, config }, 'subscription group updated')
-    this.put(config)
+    this.table.set(config.groupName, config)
   }
 
   deleteSubscriptionGroupConfig(group: string): boolean {
-    if (!this.table.delete(group)) return false
-    this.version = nextDataVersion(this.version)
-    this.schedulePersist()
-    return true
+    return this.table.delete(group)
   }
 
   buildWrapper(): { subscriptionGroupTable: Map<string, SubscriptionGroupConfig>; dataVersion: DataVersion } {
-    return { subscriptionGroupTable: new Map(this.table), dataVersion: { ...this.version } }
-  }
-
-  private put(config: SubscriptionGroupConfig): void {
-    this.table.set(config.groupName, config)
-    this.version = nextDataVersion(this.version)
-    this.schedulePersist()
-  }
-
-  private schedulePersist(): void {
-    if (this.persistScheduled) return
-    this.persistScheduled = true
-    setImmediate(() => {
-      this.persistScheduled = false
-      this.persist()
-    })
+    const { table, dataVersion } = this.table.snapshot()
+    return { subscriptionGroupTable: table, dataVersion }
   }
 
   persist(): void {
-    try {
-      writeFileAtomic(this.path, stringifyJson(this.buildWrapper()))
-    } catch (err) {
-      // The table in memory is right; the next change or shutdown writes again.
-      this.log.error({ err, path: this.path }, 'cannot persist subscription groups')
-    }
+    this.table.persist()
   }
 }

@@ -7,19 +7,11 @@
 import { join } from 'node:path'
 
 import { PermName, isInherited } from '../common/constant/perm-name.js'
-import { stringifyJson } from '../common/fastjson.js'
 import type { Logger } from '../common/logger.js'
 import { MixAll } from '../common/mix-all.js'
-import {
-  newDataVersion,
-  newTopicConfig,
-  nextDataVersion,
-  topicConfigFromJson,
-  type DataVersion,
-  type TopicConfig,
-} from '../common/topic-config.js'
+import { newTopicConfig, topicConfigFromJson, type DataVersion, type TopicConfig } from '../common/topic-config.js'
 import type { BrokerConfig } from './broker-config.js'
-import { readConfigFile, writeFileAtomic } from './config-file.js'
+import { VersionedConfigTable } from './config-file.js'
 
 /** Queue count of `SCHEDULE_TOPIC_XXXX`: one per delay level. */
 export const SCHEDULE_TOPIC_QUEUE_NUMS = 18
@@ -33,46 +25,30 @@ export interface TopicConfigManagerOptions {
 }
 
 export class TopicConfigManager {
-  private readonly table = new Map<string, TopicConfig>()
-  private version: DataVersion = newDataVersion()
-  private readonly path: string
+  private readonly table: VersionedConfigTable<TopicConfig>
   private readonly log: Logger
   private readonly config: BrokerConfig
-  private persistScheduled = false
   /** Topics the broker itself created at start; they may not be deleted or changed by admins. */
   private readonly systemTopics = new Set<string>()
 
   constructor(private readonly options: TopicConfigManagerOptions) {
     this.config = options.brokerConfig
     this.log = options.logger.child({ component: 'topic-config' })
-    this.path = join(options.storePathRootDir, 'config', 'topics.json')
+    const path = join(options.storePathRootDir, 'config', 'topics.json')
+    this.table = new VersionedConfigTable(path, 'topicConfigTable', this.log)
     this.createSystemTopics()
   }
 
   /** Loads `topics.json`; topics from the file override the built-in ones, as in Java. */
   load(): void {
-    const data = readConfigFile(this.path, this.log) as Record<string, unknown> | null
-    if (data === null) return
-    const table = (data.topicConfigTable ?? {}) as Record<string, unknown>
-    for (const [name, raw] of Object.entries(table)) {
-      const tc = topicConfigFromJson(raw)
-      if (tc === null || tc.topicName !== name) {
-        this.log.warn({ topic: name }, 'skipping a malformed topic in topics.json')
-        continue
-      }
-      this.table.set(name, tc)
-    }
-    const dv = data.dataVersion as Partial<DataVersion> | undefined
-    if (dv && typeof dv.counter === 'number' && typeof dv.timestamp === 'number') {
-      this.version = { counter: dv.counter, timestamp: dv.timestamp }
-    }
+    this.table.load(topicConfigFromJson, (tc) => tc.topicName)
   }
 
   private createSystemTopics(): void {
     const c = this.config
     const rw = PermName.PERM_READ | PermName.PERM_WRITE
     const add = (name: string, queues: number, perm: number): void => {
-      this.table.set(name, newTopicConfig(name, { readQueueNums: queues, writeQueueNums: queues, perm }))
+      this.table.seed(name, newTopicConfig(name, { readQueueNums: queues, writeQueueNums: queues, perm }))
       this.systemTopics.add(name)
     }
     add(MixAll.SELF_TEST_TOPIC, 1, rw)
@@ -109,7 +85,7 @@ export class TopicConfigManager {
   }
 
   dataVersion(): DataVersion {
-    return this.version
+    return this.table.dataVersion()
   }
 
   /**
@@ -127,7 +103,10 @@ export class TopicConfigManager {
     if (existing) return existing
     const template = this.table.get(defaultTopic)
     if (template === undefined) {
-      this.log.warn({ topic, defaultTopic, producer: remoteAddress }, 'cannot create topic: the default topic does not exist')
+      this.log.warn(
+        { topic, defaultTopic, producer: remoteAddress },
+        'cannot create topic: the default topic does not exist',
+      )
       return undefined
     }
     let templatePerm = template.perm
@@ -135,7 +114,10 @@ export class TopicConfigManager {
       templatePerm = PermName.PERM_READ | PermName.PERM_WRITE
     }
     if (!isInherited(templatePerm)) {
-      this.log.warn({ topic, defaultTopic, perm: templatePerm, producer: remoteAddress }, 'cannot create topic: the default topic may not be inherited')
+      this.log.warn(
+        { topic, defaultTopic, perm: templatePerm, producer: remoteAddress },
+        'cannot create topic: the default topic may not be inherited',
+      )
       return undefined
     }
     const queueNums = Math.max(0, Math.min(clientDefaultTopicQueueNums, template.writeQueueNums))
@@ -147,18 +129,23 @@ export class TopicConfigManager {
       topicFilterType: template.topicFilterType,
     })
     this.log.info({ topic, defaultTopic, queueNums, producer: remoteAddress }, 'created topic from the default topic')
-    this.put(tc)
+    this.table.set(tc.topicName, tc)
     this.options.onTopicsChanged(true)
     return tc
   }
 
   /** Creates a retry or DLQ topic if missing (`createTopicInSendMessageBackMethod`). */
-  createTopicInSendMessageBackMethod(topic: string, queueNums: number, perm: number, topicSysFlag: number): TopicConfig {
+  createTopicInSendMessageBackMethod(
+    topic: string,
+    queueNums: number,
+    perm: number,
+    topicSysFlag: number,
+  ): TopicConfig {
     const existing = this.table.get(topic)
     if (existing) return existing
     const tc = newTopicConfig(topic, { readQueueNums: queueNums, writeQueueNums: queueNums, perm, topicSysFlag })
     this.log.info({ topic, queueNums }, 'created retry/DLQ topic')
-    this.put(tc)
+    this.table.set(tc.topicName, tc)
     this.options.onTopicsChanged(true)
     return tc
   }
@@ -167,44 +154,22 @@ export class TopicConfigManager {
   updateTopicConfig(tc: TopicConfig): void {
     const old = this.table.get(tc.topicName)
     this.log.info({ topic: tc.topicName, old, new: tc }, old ? 'topic changed' : 'topic created')
-    this.put(tc)
+    this.table.set(tc.topicName, tc)
   }
 
   deleteTopicConfig(topic: string): boolean {
     if (!this.table.delete(topic)) return false
     this.log.info({ topic }, 'topic deleted')
-    this.version = nextDataVersion(this.version)
-    this.schedulePersist()
     return true
   }
 
   /** `TopicConfigSerializeWrapper` for registration and `GET_ALL_TOPIC_CONFIG`. */
   buildSerializeWrapper(): { topicConfigTable: Map<string, TopicConfig>; dataVersion: DataVersion } {
-    return { topicConfigTable: new Map(this.table), dataVersion: { ...this.version } }
-  }
-
-  private put(tc: TopicConfig): void {
-    this.table.set(tc.topicName, tc)
-    this.version = nextDataVersion(this.version)
-    this.schedulePersist()
-  }
-
-  /** Writes soon: a burst of creations in one turn costs one write. */
-  private schedulePersist(): void {
-    if (this.persistScheduled) return
-    this.persistScheduled = true
-    setImmediate(() => {
-      this.persistScheduled = false
-      this.persist()
-    })
+    const { table, dataVersion } = this.table.snapshot()
+    return { topicConfigTable: table, dataVersion }
   }
 
   persist(): void {
-    try {
-      writeFileAtomic(this.path, stringifyJson(this.buildSerializeWrapper()))
-    } catch (err) {
-      // The table in memory is still right and the next change or shutdown writes again; say so loudly.
-      this.log.error({ err, path: this.path }, 'cannot persist topic config')
-    }
+    this.table.persist()
   }
 }
