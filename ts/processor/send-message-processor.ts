@@ -5,7 +5,12 @@
  */
 import { PermName, isWriteable } from '../common/constant/perm-name.js'
 import { MessageConst, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR } from '../common/message/message-const.js'
-import { findProperty, messageProperties2String, takeProperty, withoutProperty } from '../common/message/message-properties.js'
+import {
+  findProperty,
+  messageProperties2String,
+  takeProperty,
+  withoutProperty,
+} from '../common/message/message-properties.js'
 import { decodeMessage, recordBornHost } from '../common/message/message-record.js'
 import { MessageSysFlag } from '../common/message/message-sys-flag.js'
 import { encodeHost } from '../common/message/socket-address.js'
@@ -17,7 +22,10 @@ import { ResponseCode } from '../common/response-code.js'
 import type { TopicConfig } from '../common/topic-config.js'
 import { decodeBatchBody } from '../remoting/protocol/batch-message-codec.js'
 import { HeaderReader } from '../remoting/protocol/header-reader.js'
-import { decodeSendMessageRequestHeader, type SendMessageRequestHeader } from '../remoting/protocol/send-message-header.js'
+import {
+  decodeSendMessageRequestHeader,
+  type SendMessageRequestHeader,
+} from '../remoting/protocol/send-message-header.js'
 import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import { RemotingCommand, type ExtFields } from '../remoting/remoting-command.js'
 import type { ProcessResult, RequestProcessor } from '../remoting/request-dispatcher.js'
@@ -47,7 +55,9 @@ export class SendMessageProcessor implements RequestProcessor {
     const header = decodeSendMessageRequestHeader(request)
     const response = this.preSend(channel, header)
     if (response.code !== -1) return response
-    return header.batch ? this.sendBatchMessage(channel, request, header, response) : this.sendMessage(channel, request, header, response)
+    return header.batch
+      ? this.sendBatchMessage(channel, request, header, response)
+      : this.sendMessage(channel, request, header, response)
   }
 
   /** A response carrying the region and trace switch (every send response does), or an early refusal. */
@@ -58,13 +68,21 @@ export class SendMessageProcessor implements RequestProcessor {
       [MessageConst.PROPERTY_TRACE_SWITCH]: String(c.traceOn),
     })
     if (Date.now() < c.startAcceptSendRequestTimeStamp) {
-      return refuse(response, ResponseCode.SYSTEM_ERROR, `broker unable to service, until ${new Date(c.startAcceptSendRequestTimeStamp).toISOString()}`)
+      return refuse(
+        response,
+        ResponseCode.SYSTEM_ERROR,
+        `broker unable to service, until ${new Date(c.startAcceptSendRequestTimeStamp).toISOString()}`,
+      )
     }
     return this.msgCheck(channel, header, response)
   }
 
   /** `AbstractSendMessageProcessor#msgCheck` (protocol.md §2.4.1 rules 2–6). */
-  private msgCheck(channel: RemotingChannel, header: SendMessageRequestHeader, response: RemotingCommand): RemotingCommand {
+  private msgCheck(
+    channel: RemotingChannel,
+    header: SendMessageRequestHeader,
+    response: RemotingCommand,
+  ): RemotingCommand {
     const c = this.ctx.brokerConfig
     const topics = this.ctx.topicConfigManager
     if (!isWriteable(c.brokerPermission) && topics.isOrderTopic(header.topic)) {
@@ -79,9 +97,20 @@ export class SendMessageProcessor implements RequestProcessor {
     if (tc === undefined) {
       const retry = isRetryTopic(header.topic)
       const topicSysFlag = header.unitMode ? (retry ? 2 : 1) : 0
-      tc = topics.createTopicInSendMessageMethod(header.topic, header.defaultTopic, channel.remoteAddress, header.defaultTopicQueueNums, topicSysFlag)
+      tc = topics.createTopicInSendMessageMethod(
+        header.topic,
+        header.defaultTopic,
+        channel.remoteAddress,
+        header.defaultTopicQueueNums,
+        topicSysFlag,
+      )
       if (tc === undefined && retry) {
-        tc = topics.createTopicInSendMessageBackMethod(header.topic, 1, PermName.PERM_READ | PermName.PERM_WRITE, topicSysFlag)
+        tc = topics.createTopicInSendMessageBackMethod(
+          header.topic,
+          1,
+          PermName.PERM_READ | PermName.PERM_WRITE,
+          topicSysFlag,
+        )
       }
       if (tc === undefined) {
         return refuse(response, ResponseCode.TOPIC_NOT_EXIST, `topic[${header.topic}] not exist, apply first please!`)
@@ -105,11 +134,8 @@ export class SendMessageProcessor implements RequestProcessor {
     response: RemotingCommand,
   ): Promise<RemotingCommand> {
     const tc = this.ctx.topicConfigManager.selectTopicConfig(header.topic)!
-    let queueId = header.queueId
-    if (queueId < 0) {
-      if (tc.writeQueueNums <= 0) return refuse(response, ResponseCode.SYSTEM_ERROR, `topic[${tc.topicName}] has no writable queue`)
-      queueId = randomInt(tc.writeQueueNums)
-    }
+    const queueId = pickQueueId(tc, header.queueId)
+    if (queueId < 0) return refuse(response, ResponseCode.SYSTEM_ERROR, `topic[${tc.topicName}] has no writable queue`)
     const body = request.body ?? Buffer.alloc(0)
     const props = this.storedProperties(header.properties)
     if (isTransactionPrepared(header.properties)) {
@@ -148,11 +174,8 @@ export class SendMessageProcessor implements RequestProcessor {
     response: RemotingCommand,
   ): Promise<RemotingCommand> {
     const tc = this.ctx.topicConfigManager.selectTopicConfig(header.topic)!
-    let queueId = header.queueId
-    if (queueId < 0) {
-      if (tc.writeQueueNums <= 0) return refuse(response, ResponseCode.SYSTEM_ERROR, `topic[${tc.topicName}] has no writable queue`)
-      queueId = randomInt(tc.writeQueueNums)
-    }
+    const queueId = pickQueueId(tc, header.queueId)
+    if (queueId < 0) return refuse(response, ResponseCode.SYSTEM_ERROR, `topic[${tc.topicName}] has no writable queue`)
     if (Buffer.byteLength(header.topic) > 127) {
       return refuse(response, ResponseCode.MESSAGE_ILLEGAL, `message topic length too long ${header.topic.length}`)
     }
@@ -161,7 +184,11 @@ export class SendMessageProcessor implements RequestProcessor {
     }
     const body = request.body ?? Buffer.alloc(0)
     if (body.length > this.ctx.maxMessageSize) {
-      return refuse(response, ResponseCode.MESSAGE_ILLEGAL, `the batch body is ${body.length} bytes, over maxMessageSize ${this.ctx.maxMessageSize}`)
+      return refuse(
+        response,
+        ResponseCode.MESSAGE_ILLEGAL,
+        `the batch body is ${body.length} bytes, over maxMessageSize ${this.ctx.maxMessageSize}`,
+      )
     }
     const decoded = decodeBatchBody(body)
     if (typeof decoded === 'string') return refuse(response, ResponseCode.MESSAGE_ILLEGAL, decoded)
@@ -174,13 +201,17 @@ export class SendMessageProcessor implements RequestProcessor {
     const msgs: MessageExtBrokerInner[] = []
     for (const e of decoded) {
       const own = e.properties
-      if (hasDelay(own)) return refuse(response, ResponseCode.MESSAGE_ILLEGAL, 'a batch message may not carry a delay level')
+      if (hasDelay(own))
+        return refuse(response, ResponseCode.MESSAGE_ILLEGAL, 'a batch message may not carry a delay level')
       msgs.push({
         topic: header.topic,
         queueId,
         flag: e.flag,
         body: e.body,
-        propertiesString: own.length === 0 || own.endsWith(PROPERTY_SEPARATOR) ? own + batchProps : own + PROPERTY_SEPARATOR + batchProps,
+        propertiesString:
+          own.length === 0 || own.endsWith(PROPERTY_SEPARATOR)
+            ? own + batchProps
+            : own + PROPERTY_SEPARATOR + batchProps,
         bornTimestamp: header.bornTimestamp,
         bornHost,
         sysFlag,
@@ -194,7 +225,10 @@ export class SendMessageProcessor implements RequestProcessor {
   }
 
   private topicFilterIsMultiTag(topic: string, tc: TopicConfig): boolean {
-    return (topic === tc.topicName ? tc : this.ctx.topicConfigManager.selectTopicConfig(topic))?.topicFilterType === 'MULTI_TAG'
+    return (
+      (topic === tc.topicName ? tc : this.ctx.topicConfigManager.selectTopicConfig(topic))?.topicFilterType ===
+      'MULTI_TAG'
+    )
   }
 
   /**
@@ -210,12 +244,18 @@ export class SendMessageProcessor implements RequestProcessor {
     if (!isRetryTopic(header.topic)) return null
     const group = header.topic.slice(MixAll.RETRY_GROUP_TOPIC_PREFIX.length)
     const config = this.ctx.subscriptionGroupManager.findSubscriptionGroupConfig(group)
-    if (config === undefined) return refuse(response, ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${group}`)
+    if (config === undefined)
+      return refuse(response, ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${group}`)
     let max = config.retryMaxTimes
     if (request.version >= MQVersion.V3_4_9 && header.maxReconsumeTimes !== undefined) max = header.maxReconsumeTimes
     if ((header.reconsumeTimes ?? 0) < max) return null
     const dlq = getDLQTopic(group)
-    this.ctx.topicConfigManager.createTopicInSendMessageBackMethod(dlq, DLQ_NUMS_PER_GROUP, PermName.PERM_READ | PermName.PERM_WRITE, 0)
+    this.ctx.topicConfigManager.createTopicInSendMessageBackMethod(
+      dlq,
+      DLQ_NUMS_PER_GROUP,
+      PermName.PERM_READ | PermName.PERM_WRITE,
+      0,
+    )
     msg.topic = dlq
     msg.queueId = 0
     msg.propertiesString = withoutProperty(msg.propertiesString, MessageConst.PROPERTY_DELAY_TIME_LEVEL)
@@ -231,9 +271,13 @@ export class SendMessageProcessor implements RequestProcessor {
     return { propertiesString: p + this.clusterProperty, waitStoreMsgOK: wait.value !== 'false' }
   }
 
-
   /** Put status → response (`handlePutMessageResult`). */
-  private handlePutMessageResult(result: PutMessageResult, response: RemotingCommand, topic: string, queueId: number): RemotingCommand {
+  private handlePutMessageResult(
+    result: PutMessageResult,
+    response: RemotingCommand,
+    topic: string,
+    queueId: number,
+  ): RemotingCommand {
     const code = STORED_CODES[result.putMessageStatus]
     const append = result.appendMessageResult
     if (code === undefined || append === null) {
@@ -263,7 +307,7 @@ export class SendMessageProcessor implements RequestProcessor {
       case 'SERVICE_NOT_AVAILABLE':
         return [
           ResponseCode.SERVICE_NOT_AVAILABLE,
-          'service not available now. It may be caused by one of the following reasons: the broker\'s disk is full, messages are put to the slave, message store has been shut down, etc.',
+          "service not available now. It may be caused by one of the following reasons: the broker's disk is full, messages are put to the slave, message store has been shut down, etc.",
         ]
       case 'OS_PAGE_CACHE_BUSY':
         return [ResponseCode.SYSTEM_ERROR, '[PC_SYNCHRONIZED]broker busy, start flow control for a while']
@@ -284,9 +328,13 @@ export class SendMessageProcessor implements RequestProcessor {
     const maxReconsumeTimesHeader = h.optInt('maxReconsumeTimes')
     const ctx = this.ctx
     const config = ctx.subscriptionGroupManager.findSubscriptionGroupConfig(group)
-    if (config === undefined) return response(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${group}`)
+    if (config === undefined)
+      return response(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${group}`)
     if (!isWriteable(ctx.brokerConfig.brokerPermission)) {
-      return response(ResponseCode.NO_PERMISSION, `the broker[${ctx.brokerConfig.brokerIP1}] sending message is forbidden`)
+      return response(
+        ResponseCode.NO_PERMISSION,
+        `the broker[${ctx.brokerConfig.brokerIP1}] sending message is forbidden`,
+      )
     }
     if (config.retryQueueNums <= 0) return response(ResponseCode.SUCCESS, null)
     let topic = getRetryTopic(group)
@@ -297,10 +345,12 @@ export class SendMessageProcessor implements RequestProcessor {
       PermName.PERM_READ | PermName.PERM_WRITE,
       unitMode ? 2 : 0,
     )
-    if (!isWriteable(retryTc.perm)) return response(ResponseCode.NO_PERMISSION, `the topic[${topic}] sending message is forbidden`)
+    if (!isWriteable(retryTc.perm))
+      return response(ResponseCode.NO_PERMISSION, `the topic[${topic}] sending message is forbidden`)
     const record = await ctx.store.selectOneMessageByOffset(offset)
     const original = record ? decodeMessage(record, 0, { decompressBody: false }) : null
-    if (record === null || original === null) return response(ResponseCode.SYSTEM_ERROR, `look message by offset failed, ${offset}`)
+    if (record === null || original === null)
+      return response(ResponseCode.SYSTEM_ERROR, `look message by offset failed, ${offset}`)
     const props = new Map(original.properties)
     if (!props.has(MessageConst.PROPERTY_RETRY_TOPIC)) props.set(MessageConst.PROPERTY_RETRY_TOPIC, original.topic)
     let max = config.retryMaxTimes
@@ -308,13 +358,19 @@ export class SendMessageProcessor implements RequestProcessor {
     if (original.reconsumeTimes >= max || delayLevel < 0) {
       topic = getDLQTopic(group)
       queueId = 0
-      ctx.topicConfigManager.createTopicInSendMessageBackMethod(topic, DLQ_NUMS_PER_GROUP, PermName.PERM_READ | PermName.PERM_WRITE, 0)
+      ctx.topicConfigManager.createTopicInSendMessageBackMethod(
+        topic,
+        DLQ_NUMS_PER_GROUP,
+        PermName.PERM_READ | PermName.PERM_WRITE,
+        0,
+      )
       props.delete(MessageConst.PROPERTY_DELAY_TIME_LEVEL)
     } else {
       if (delayLevel === 0) delayLevel = 3 + original.reconsumeTimes
       props.set(MessageConst.PROPERTY_DELAY_TIME_LEVEL, String(delayLevel))
     }
-    if (!props.get(MessageConst.PROPERTY_ORIGIN_MESSAGE_ID)) props.set(MessageConst.PROPERTY_ORIGIN_MESSAGE_ID, original.msgId)
+    if (!props.get(MessageConst.PROPERTY_ORIGIN_MESSAGE_ID))
+      props.set(MessageConst.PROPERTY_ORIGIN_MESSAGE_ID, original.msgId)
     props.delete(MessageConst.PROPERTY_WAIT_STORE_MSG_OK)
     const result = await ctx.putMessage({
       topic,
@@ -389,4 +445,10 @@ function isTransactionPrepared(properties: string | undefined): boolean {
 function hasDelay(properties: string): boolean {
   const v = findProperty(properties, MessageConst.PROPERTY_DELAY_TIME_LEVEL)
   return v !== null && Number(v) > 0
+}
+
+/** The requested queue, or a random writable one when the producer asked for none (a negative id); −1 if none. */
+function pickQueueId(tc: TopicConfig, requested: number): number {
+  if (requested >= 0) return requested
+  return tc.writeQueueNums > 0 ? randomInt(tc.writeQueueNums) : -1
 }
