@@ -162,8 +162,9 @@ interface RunResult {
 let counter = 0
 const serializeType = values.serialize === 'rocketmq' ? SerializeType.ROCKETMQ : SerializeType.JSON
 
-function singleRequest(): RemotingCommand {
-  const uniq = `7F00000100010000000000${(counter++).toString(16).toUpperCase().padStart(10, '0')}`
+/** A send request as the SDK client writes it: V2 header for `code`, the given properties and body. */
+function sendRequest(code: number, properties: Record<string, string>, body: Buffer): RemotingCommand {
+  const batch = code === RequestCode.SEND_BATCH_MESSAGE
   const ext = encodeSendMessageRequestHeader(
     {
       producerGroup: 'BenchProducer',
@@ -174,46 +175,29 @@ function singleRequest(): RemotingCommand {
       sysFlag: 0,
       bornTimestamp: Date.now(),
       flag: 0,
-      properties: messageProperties2String({ UNIQ_KEY: uniq, WAIT: 'true', TAGS: 'TagA' }),
+      properties: messageProperties2String(properties),
       reconsumeTimes: 0,
       unitMode: false,
       maxReconsumeTimes: undefined,
-      batch: false,
+      batch,
     },
     true,
   )
-  const req = RemotingCommand.createRequest(RequestCode.SEND_MESSAGE_V2, ext, BODY)
+  const req = RemotingCommand.createRequest(code, ext, body)
   req.serializeType = serializeType
   return req
+}
+
+function singleRequest(): RemotingCommand {
+  return sendRequest(RequestCode.SEND_MESSAGE_V2, { UNIQ_KEY: uniqKey(counter++), WAIT: 'true', TAGS: 'TagA' }, BODY)
 }
 
 function batchRequest(): RemotingCommand {
   const elements = []
   for (let i = 0; i < BATCH; i++) {
-    const uniq = `7F00000100010000000000${(counter++).toString(16).toUpperCase().padStart(10, '0')}`
-    elements.push({ flag: 0, body: BODY, properties: messageProperties2String({ UNIQ_KEY: uniq, TAGS: 'TagA' }) })
+    elements.push({ flag: 0, body: BODY, properties: messageProperties2String({ UNIQ_KEY: uniqKey(counter++), TAGS: 'TagA' }) })
   }
-  const ext = encodeSendMessageRequestHeader(
-    {
-      producerGroup: 'BenchProducer',
-      topic: TOPIC,
-      defaultTopic: 'TBW102',
-      defaultTopicQueueNums: 4,
-      queueId: counter & 3,
-      sysFlag: 0,
-      bornTimestamp: Date.now(),
-      flag: 0,
-      properties: messageProperties2String({ WAIT: 'true' }),
-      reconsumeTimes: 0,
-      unitMode: false,
-      maxReconsumeTimes: undefined,
-      batch: true,
-    },
-    true,
-  )
-  const req = RemotingCommand.createRequest(RequestCode.SEND_BATCH_MESSAGE, ext, encodeBatchBody(elements))
-  req.serializeType = serializeType
-  return req
+  return sendRequest(RequestCode.SEND_BATCH_MESSAGE, { WAIT: 'true' }, encodeBatchBody(elements))
 }
 
 /** The unique key of the n-th message, as a Java producer's `MessageClientIDSetter` makes them (32 hex digits). */
