@@ -337,6 +337,7 @@ export class BrokerController implements BrokerContext {
       d.registerProcessor(code, send, e.send)
     }
     d.registerProcessor(RequestCode.PULL_MESSAGE, this.pullProcessor, e.pull)
+    d.registerProcessor(RequestCode.LITE_PULL_MESSAGE, this.pullProcessor, e.pull)
     const query = new QueryMessageProcessor(this)
     d.registerProcessor(RequestCode.QUERY_MESSAGE, query, e.query)
     d.registerProcessor(RequestCode.VIEW_MESSAGE_BY_ID, query, e.query)

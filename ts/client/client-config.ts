@@ -1,20 +1,39 @@
 /**
- * Producer configuration (client.md §1.2, §3.1) with RocketMQ's defaults, and the start-time checks of
- * `Validators.checkGroup`.
+ * Client configuration (client.md §1.2) shared by producers and consumers, the producer's (§3.1), with
+ * RocketMQ's defaults, and the start-time checks of `Validators.checkGroup`.
  */
+import os from 'node:os'
+
 import { ConfigError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
+import { noopLogger } from '../common/logger.js'
 import { MixAll } from '../common/mix-all.js'
 import { ResponseCode } from '../common/response-code.js'
 import type { RPCHook } from '../remoting/rpc-hook.js'
+import type { ClientRuntimeConfig } from './client-instance.js'
+import { localAddress } from './message-client-id.js'
 
-export interface ProducerOptions {
-  producerGroup: string
+/** What every producer and consumer accepts (`ClientConfig`, client.md §1.2). */
+export interface ClientOptions {
   /** Name servers, `;`-separated; defaults to the `NAMESRV_ADDR` environment variable. */
   namesrvAddr?: string
+  /** With the same instance name, producers and consumers of one process share one runtime (client.md §1.1). */
   instanceName?: string
-  /** Route refresh period (`pollNameServerInterval`). */
+  /** Route refresh period, ms (`pollNameServerInterval`). */
   pollNameServerInterval?: number
+  /** Heartbeat period, ms (`heartbeatBrokerInterval`). */
+  heartbeatBrokerInterval?: number
+  /** Consumer offset persistence period, ms (`persistConsumerOffsetInterval`). */
+  persistConsumerOffsetInterval?: number
+  /** Timeout of name server and admin-style requests, ms (`mqClientApiTimeout`). */
+  mqClientApiTimeout?: number
+  /** Hooks run before every request and after every response (e.g. `AclClientRPCHook`). */
+  rpcHooks?: RPCHook[]
+  logger?: Logger
+}
+
+export interface ProducerOptions extends ClientOptions {
+  producerGroup: string
   /** Latency fault tolerance (§3.7). */
   sendLatencyEnable?: boolean
   createTopicKey?: string
@@ -31,20 +50,14 @@ export interface ProducerOptions {
   backPressureForAsyncSendNum?: number
   backPressureForAsyncSendSize?: number
   retryResponseCodes?: Iterable<number>
-  /** Timeout of name server requests (`mqClientApiTimeout`). */
-  mqClientApiTimeout?: number
-  /** Hooks run before every request and after every response (e.g. `AclClientRPCHook`). */
-  rpcHooks?: RPCHook[]
-  logger?: Logger
   /** Clock for latency bookkeeping; tests inject a fake one. */
   now?: () => number
 }
 
 export interface ResolvedProducerConfig {
   producerGroup: string
-  namesrvAddrs: string[]
+  runtime: ClientRuntimeConfig
   instanceName: string
-  pollNameServerInterval: number
   sendLatencyEnable: boolean
   createTopicKey: string
   defaultTopicQueueNums: number
@@ -60,7 +73,6 @@ export interface ResolvedProducerConfig {
   backPressureForAsyncSendNum: number
   backPressureForAsyncSendSize: number
   retryResponseCodes: ReadonlySet<number>
-  mqClientApiTimeout: number
 }
 
 export const DEFAULT_PRODUCER_GROUP = 'DEFAULT_PRODUCER'
@@ -100,15 +112,14 @@ export function parseNamesrvAddr(list: string): string[] {
     .filter((a) => a.length > 0)
 }
 
-function positive(name: string, v: number, min = 1): number {
+export function positive(name: string, v: number, min = 1): number {
   if (!Number.isFinite(v) || v < min)
     throw new ConfigError('RMQ_ERR_CONFIG', `${name} must be a number >= ${min}, got ${v}`)
   return v
 }
 
-export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfig {
-  const problem = producerGroupProblem(o.producerGroup ?? '')
-  if (problem !== null) throw new ConfigError('RMQ_ERR_CONFIG', `producer group: ${problem}`)
+/** The runtime part of the options, checked (client.md §1.2 defaults). */
+export function resolveClientRuntimeConfig(o: ClientOptions): ClientRuntimeConfig {
   const namesrvAddrs = parseNamesrvAddr(o.namesrvAddr ?? process.env.NAMESRV_ADDR ?? '')
   if (namesrvAddrs.length === 0) {
     throw new ConfigError(
@@ -116,12 +127,39 @@ export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfi
       'no name server address: set namesrvAddr or the NAMESRV_ADDR environment variable',
     )
   }
+  return {
+    namesrvAddrs,
+    pollNameServerInterval: positive('pollNameServerInterval', o.pollNameServerInterval ?? 30_000, 10),
+    heartbeatBrokerInterval: positive('heartbeatBrokerInterval', o.heartbeatBrokerInterval ?? 30_000, 10),
+    persistConsumerOffsetInterval: positive(
+      'persistConsumerOffsetInterval',
+      o.persistConsumerOffsetInterval ?? 5000,
+      10,
+    ),
+    mqClientApiTimeout: positive('mqClientApiTimeout', o.mqClientApiTimeout ?? 3000),
+    rpcHooks: o.rpcHooks ?? [],
+    logger: o.logger ?? noopLogger,
+  }
+}
+
+/**
+ * `clientIP@instanceName` (client.md §1.1); `DEFAULT` becomes `<pid>#<nanoTime>` when `ownRuntime` (producers and
+ * clustering consumers), so each gets a runtime of its own unless the user names the instance.
+ */
+export function buildClientId(instanceName: string | undefined, ownRuntime: boolean): string {
+  let instance = instanceName ?? 'DEFAULT'
+  if (instance === 'DEFAULT' && ownRuntime) instance = `${process.pid}#${process.hrtime.bigint()}`
+  return `${localAddress() ?? os.hostname()}@${instance}`
+}
+
+export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfig {
+  const problem = producerGroupProblem(o.producerGroup ?? '')
+  if (problem !== null) throw new ConfigError('RMQ_ERR_CONFIG', `producer group: ${problem}`)
   const retries = (name: string, v: number | undefined): number => positive(name, v ?? 2, 0)
   return {
     producerGroup: o.producerGroup,
-    namesrvAddrs,
+    runtime: resolveClientRuntimeConfig(o),
     instanceName: o.instanceName ?? 'DEFAULT',
-    pollNameServerInterval: positive('pollNameServerInterval', o.pollNameServerInterval ?? 30_000, 10),
     sendLatencyEnable: o.sendLatencyEnable ?? false,
     createTopicKey: o.createTopicKey ?? MixAll.AUTO_CREATE_TOPIC_KEY_TOPIC,
     defaultTopicQueueNums: positive('defaultTopicQueueNums', o.defaultTopicQueueNums ?? 4),
@@ -138,6 +176,5 @@ export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfi
     backPressureForAsyncSendNum: Math.max(10, o.backPressureForAsyncSendNum ?? 1024),
     backPressureForAsyncSendSize: Math.max(1024 * 1024, o.backPressureForAsyncSendSize ?? 100 * 1024 * 1024),
     retryResponseCodes: new Set(o.retryResponseCodes ?? DEFAULT_RETRY_RESPONSE_CODES),
-    mqClientApiTimeout: positive('mqClientApiTimeout', o.mqClientApiTimeout ?? 3000),
   }
 }

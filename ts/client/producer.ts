@@ -3,7 +3,6 @@
  * another broker, async sends with transport retries and optional back-pressure, oneway sends, sends to a
  * given queue or through a selector, batches, and body compression.
  */
-import os from 'node:os'
 import { deflateSync } from 'node:zlib'
 
 import { BrokerResponseError, RemotingError } from '../common/errors.js'
@@ -16,12 +15,17 @@ import { isRetryTopic } from '../common/mix-all.js'
 import { encodeBatchBody } from '../remoting/protocol/batch-message-codec.js'
 import type { MessageQueue } from '../remoting/protocol/message-queue.js'
 import type { SendMessageRequestHeader } from '../remoting/protocol/send-message-header.js'
-import { RemotingClient } from '../remoting/remoting-client.js'
-import { resolveProducerConfig, type ProducerOptions, type ResolvedProducerConfig } from './client-config.js'
+import {
+  buildClientId,
+  resolveProducerConfig,
+  type ProducerOptions,
+  type ResolvedProducerConfig,
+} from './client-config.js'
+import { acquireClientInstance, releaseClientInstance, type MQClientInstance } from './client-instance.js'
 import { MQClientError } from './client-error.js'
 import { MQFaultStrategy } from './latency-fault-tolerance.js'
 import { checkMessage, checkTopic, Message } from './message.js'
-import { createUniqId, localAddress } from './message-client-id.js'
+import { createUniqId } from './message-client-id.js'
 import type { MessageQueueSelector } from './message-queue-selector.js'
 import { MQClientAPI, type SendRequest } from './mq-client-api.js'
 import { PublishRouteTable } from './publish-route-table.js'
@@ -69,9 +73,11 @@ function isQueue(v: unknown): v is MessageQueue {
 
 export class Producer {
   readonly clientId: string
+  /** The producer group, for the runtime's heartbeats. */
+  readonly groupName: string
   private readonly options: ProducerOptions
   private config!: ResolvedProducerConfig
-  private remoting!: RemotingClient
+  private instance!: MQClientInstance
   private api!: MQClientAPI
   private routes!: PublishRouteTable
   private fault!: MQFaultStrategy
@@ -84,26 +90,26 @@ export class Producer {
 
   constructor(options: ProducerOptions) {
     this.options = options
+    this.groupName = options.producerGroup
     this.log = (options.logger ?? noopLogger).child({ component: 'producer', group: options.producerGroup })
     this.now = options.now ?? Date.now
-    const instance =
-      (options.instanceName ?? 'DEFAULT') === 'DEFAULT'
-        ? `${process.pid}#${process.hrtime.bigint()}`
-        : options.instanceName!
-    this.clientId = `${localAddress() ?? os.hostname()}@${instance}`
+    this.clientId = buildClientId(options.instanceName, true)
   }
 
-  /** Checks the configuration and opens the runtime; the first route lookups happen on the first send. */
+  /**
+   * Checks the configuration and joins the client runtime of its client id (client.md §1.1); the first route
+   * lookups happen on the first send.
+   */
   async start(): Promise<void> {
     if (this.state !== 'created') {
       throw new MQClientError('RMQ_ERR_PRODUCER_STATE', `the producer is ${this.state}, it can be started only once`)
     }
     this.config = resolveProducerConfig(this.options)
-    this.remoting = new RemotingClient({ logger: this.log })
-    for (const hook of this.options.rpcHooks ?? []) this.remoting.registerRPCHook(hook)
-    this.api = new MQClientAPI(this.remoting, this.config.namesrvAddrs)
+    this.instance = acquireClientInstance(this.clientId, this.config.runtime)
+    this.instance.registerProducer(this)
+    this.api = this.instance.api
     this.routes = new PublishRouteTable(
-      (topic) => this.api.getTopicRouteInfoFromNameServer(topic, this.config.mqClientApiTimeout),
+      (topic) => this.instance.fetchRoute(topic),
       this.config.createTopicKey,
       this.config.defaultTopicQueueNums,
       this.log,
@@ -113,12 +119,14 @@ export class Producer {
       this.countPermits = new TimedSemaphore(this.config.backPressureForAsyncSendNum)
       this.bytePermits = new TimedSemaphore(this.config.backPressureForAsyncSendSize)
     }
-    this.refreshTimer = setInterval(() => void this.routes.refreshAll(), this.config.pollNameServerInterval)
+    this.refreshTimer = setInterval(() => void this.routes.refreshAll(), this.config.runtime.pollNameServerInterval)
     this.refreshTimer.unref()
+    this.instance.start()
     this.state = 'running'
     this.log.info({ clientId: this.clientId }, 'producer started')
   }
 
+  /** Leaves the runtime: unregisters the group at the brokers, and closes the runtime if nothing else uses it. */
   async shutdown(): Promise<void> {
     if (this.state !== 'running') {
       this.state = 'shutdown'
@@ -127,7 +135,8 @@ export class Producer {
     this.state = 'shutdown'
     clearInterval(this.refreshTimer)
     this.refreshTimer = undefined
-    this.remoting.shutdown()
+    await this.instance.unregisterProducer(this.groupName)
+    await releaseClientInstance(this.instance)
     this.log.info({ clientId: this.clientId }, 'producer shut down')
   }
 
@@ -368,7 +377,10 @@ export class Producer {
     mq: MessageQueue,
     info: TopicPublishInfo | undefined,
   ): { addr: string; request: SendRequest } {
-    const addr = info?.brokerAddr(mq.brokerName) ?? this.routes.findBrokerAddr(mq.brokerName)
+    const addr =
+      info?.brokerAddr(mq.brokerName) ??
+      this.routes.findBrokerAddr(mq.brokerName) ??
+      this.instance.findBrokerAddressInPublish(mq.brokerName)
     if (addr === undefined) {
       throw new MQClientError('RMQ_ERR_BROKER_NOT_FOUND', `The broker[${mq.brokerName}] not exist`)
     }

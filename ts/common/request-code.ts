@@ -76,6 +76,8 @@ export const RequestCode = {
   PUSH_REPLY_MESSAGE_TO_CLIENT: 326,
   ADD_WRITE_PERM_OF_BROKER: 327,
   GET_ALL_PRODUCER_INFO: 328,
+  /** A lite pull consumer's pull (`DefaultLitePullConsumer`); served like PULL_MESSAGE. */
+  LITE_PULL_MESSAGE: 361,
 } as const
 
 export type RequestCodeName = keyof typeof RequestCode

@@ -127,7 +127,7 @@ describe('message validation', () => {
     expect(() => resolveProducerConfig({ producerGroup: 'DEFAULT_PRODUCER', namesrvAddr: 'h:1' })).toThrow(ConfigError)
     expect(() => resolveProducerConfig({ producerGroup: 'a b', namesrvAddr: 'h:1' })).toThrow(/illegal characters/)
     expect(() => resolveProducerConfig({ producerGroup: 'g'.repeat(121), namesrvAddr: 'h:1' })).toThrow(/longer/)
-    expect(resolveProducerConfig({ producerGroup: 'G', namesrvAddr: ' a:1 ; b:2;' }).namesrvAddrs).toEqual([
+    expect(resolveProducerConfig({ producerGroup: 'G', namesrvAddr: ' a:1 ; b:2;' }).runtime.namesrvAddrs).toEqual([
       'a:1',
       'b:2',
     ])
