@@ -62,3 +62,25 @@ export { SendStatus, type SendResult } from './client/send-result.js'
 export { selectByHash, selectRandom, type MessageQueueSelector } from './client/message-queue-selector.js'
 export { createUniqId } from './client/message-client-id.js'
 export type { MessageQueue } from './remoting/protocol/message-queue.js'
+// Client SDK: the admin client.
+export {
+  AdminClient,
+  uniqIdTimestampMs,
+  type AdminClientOptions,
+  type ClusterBroker,
+  type ConsumerConnections,
+  type ConsumerProgress,
+  type ConsumerQueueProgress,
+  type QueryMessageByIdOptions,
+  type QueryResult,
+  type TopicBrokerConfig,
+  type TopicDeleteResult,
+  type TopicOptions,
+  type TopicStats,
+  type TopicTarget,
+  type TopicUpdateResult,
+} from './client/admin-client.js'
+export type { Connection, ConsumerConnection, QueueConsumeStats, TopicQueueStats } from './client/admin-api.js'
+export type { BrokerData, ClusterInfo, QueueData, TopicRouteData } from './remoting/protocol/route.js'
+export type { SubscriptionData } from './remoting/protocol/heartbeat.js'
+export type { TopicConfig, TopicFilterType } from './common/topic-config.js'

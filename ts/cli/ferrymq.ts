@@ -7,6 +7,7 @@
  *   ferrymq broker  [--data-dir D] [--broker-port P] [--admin-port P] [-n namesrv:9876] [-c broker.conf]
  *   ferrymq version
  *   ferrymq store inspect --data-dir <dir> [--json]   open (and recover) a store, print what is in it, close it
+ *   ferrymq topic|consumer|message|cluster …          admin commands (admin-commands.ts)
  */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -14,6 +15,7 @@ import { parseArgs } from 'node:util'
 
 import { packageRoot } from '../native/binding.js'
 import { NativeMessageStore } from '../store/native-message-store.js'
+import { ADMIN_COMMAND_GROUPS, ADMIN_USAGE, runAdminCommand } from './admin-commands.js'
 import { createLogger, runServer, type ServerRole } from './run-server.js'
 
 const USAGE = `usage:
@@ -22,7 +24,7 @@ const USAGE = `usage:
   ferrymq broker  [--data-dir D] [--broker-port P] [--admin-port P] [-n host:port;host:port] [-c broker.conf]
   ferrymq version
   ferrymq store inspect --data-dir <dir> [--json]
-`
+${ADMIN_USAGE}`
 
 /** Exit codes: 0 done, 1 the command failed, 2 bad usage. */
 const EXIT_FAILED = 1
@@ -91,6 +93,13 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
   if (command === 'store' && sub === 'inspect') return storeInspect(rest)
+  if (command !== undefined && ADMIN_COMMAND_GROUPS.has(command)) {
+    return runAdminCommand(argv, {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+      env: process.env,
+    })
+  }
   if (command === 'start' || command === 'namesrv' || command === 'broker') {
     return serve(command, argv.slice(1))
   }

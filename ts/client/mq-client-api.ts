@@ -35,8 +35,8 @@ export function buildSendRequest(req: SendRequest): RemotingCommand {
 }
 
 /** A non-success response as a `BrokerResponseError` (code and remark kept); the response itself otherwise. */
-export function checkResponse(response: RemotingCommand, ...accepted: number[]): RemotingCommand {
-  if (response.code === ResponseCode.SUCCESS || accepted.includes(response.code)) return response
+export function checkResponse(response: RemotingCommand, allowed: readonly number[] = []): RemotingCommand {
+  if (response.code === ResponseCode.SUCCESS || allowed.includes(response.code)) return response
   throw new BrokerResponseError(response.code, response.remark, responseCodeInfo(response.code).retriable)
 }
 
@@ -96,7 +96,7 @@ export interface RawPullResult {
 /** The answer to a pull; any code other than the four pull statuses → `BrokerResponseError`. */
 export function processPullResponse(response: RemotingCommand): RawPullResult {
   const status = PULL_STATUS_BY_CODE.get(response.code)
-  if (status === undefined) checkResponse(response, -1)
+  if (status === undefined) checkResponse(response)
   return {
     status: status!,
     nextBeginOffset: longExt(response, 'nextBeginOffset'),
@@ -216,7 +216,7 @@ export class MQClientAPI {
       queueId: String(mq.queueId),
       brokerName: mq.brokerName,
     })
-    const response = checkResponse(await this.remoting.invoke(addr, request, timeoutMs), ResponseCode.QUERY_NOT_FOUND)
+    const response = checkResponse(await this.remoting.invoke(addr, request, timeoutMs), [ResponseCode.QUERY_NOT_FOUND])
     return response.code === ResponseCode.QUERY_NOT_FOUND ? null : longExt(response, 'offset')
   }
 
