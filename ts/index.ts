@@ -62,6 +62,43 @@ export { SendStatus, type SendResult } from './client/send-result.js'
 export { selectByHash, selectRandom, type MessageQueueSelector } from './client/message-queue-selector.js'
 export { createUniqId } from './client/message-client-id.js'
 export type { MessageQueue } from './remoting/protocol/message-queue.js'
+// Client SDK: consumers.
+export { PushConsumer } from './client/push-consumer.js'
+export {
+  LitePullConsumer,
+  type LitePullConsumerOptions,
+  type TopicMessageQueueChangeListener,
+} from './client/lite-pull-consumer.js'
+export {
+  ConsumeFromWhere,
+  type ConsumerOptions,
+  type PushConsumerOptions,
+} from './client/consumer-config.js'
+export type { ClientOptions } from './client/client-config.js'
+export {
+  ConsumeConcurrentlyStatus,
+  ConsumeOrderlyStatus,
+  type ConsumeConcurrentlyContext,
+  type ConsumeOrderlyContext,
+  type MessageListenerConcurrently,
+  type MessageListenerOrderly,
+} from './client/consume-service.js'
+export type { ReceivedMessage } from './client/pull-api-wrapper.js'
+export {
+  allocateAveragely,
+  allocateAveragelyByCircle,
+  allocateByConfig,
+  allocateByMachineRoom,
+  allocateConsistentHash,
+  type AllocateStrategy,
+} from './client/allocate-strategy.js'
+export {
+  LocalFileOffsetStore,
+  ReadOffsetType,
+  RemoteBrokerOffsetStore,
+  type OffsetBackend,
+  type OffsetStore,
+} from './client/offset-store.js'
 // Client SDK: the admin client.
 export {
   AdminClient,
