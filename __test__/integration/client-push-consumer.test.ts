@@ -238,6 +238,27 @@ describe('client: push consumer against a real broker', () => {
     expect(failedOnce).toBe(true)
   }, 30_000)
 
+  it('orderly broadcasting consumes without broker locks', async () => {
+    const dir = tempDir('ferrymq-offsets-')
+    try {
+      const k = consumer('GOB', 'TopicOB', '*', { messageModel: 'BROADCASTING', localOffsetStoreDir: dir.path })
+      const bodies: string[] = []
+      k.registerMessageListenerOrderly((msgs) => {
+        for (const m of msgs) bodies.push(m.body.toString())
+        return ConsumeOrderlyStatus.SUCCESS
+      })
+      await k.start()
+      await waitFor(() => k.assignment().length === 4, { what: 'every queue' })
+      for (let i = 0; i < 10; i++) {
+        await producer.send(new Message({ topic: 'TopicOB', body: `o${i}` }), selectByHash, 'one-key')
+      }
+      await waitFor(() => bodies.length === 10, { what: 'ten messages' })
+      expect(bodies).toEqual([...Array(10).keys()].map((i) => `o${i}`))
+    } finally {
+      dir.remove()
+    }
+  })
+
   it('is an async iterable with back-pressure', async () => {
     const ids = await produce('TopicI', 10)
     const k = consumer('GI', 'TopicI', '*', { consumeThreadMin: 2, consumeThreadMax: 2 })

@@ -182,8 +182,13 @@ export class PushConsumer implements ConsumerInner {
         this.rebalance.processQueueTable.values(),
       )
     }
+    try {
+      this.instance.registerConsumer(this)
+    } catch (err) {
+      await releaseClientInstance(this.instance)
+      throw err
+    }
     this.consumeService.start()
-    this.instance.registerConsumer(this)
     this.state = 'running'
     this.instance.start()
     if (this.orderly && c.messageModel === 'CLUSTERING') this.scheduleLockAll(LOCK_ALL_FIRST_MS)

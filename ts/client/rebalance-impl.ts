@@ -17,7 +17,7 @@ export interface PullRequest {
   messageQueue: MessageQueue
   processQueue: ProcessQueue
   nextOffset: number
-  /** Orderly: the queue was locked when the pull loop started, so its offset must be re-read once. */
+  /** Orderly: false until the first pull under the lock, which re-reads the offset the previous owner committed. */
   previouslyLocked: boolean
 }
 
@@ -215,7 +215,8 @@ export class RebalanceImpl {
         if (!isRetryTopic(topic)) this.log.warn({ topic }, 'rebalance: no route for the topic yet')
         return false
       }
-      const changed = await this.updateProcessQueueTable(topic, mqSet, isOrder)
+      // Every broadcasting client reads every queue: there is nothing to lock at the broker.
+      const changed = await this.updateProcessQueueTable(topic, mqSet, false)
       if (changed) this.hooks.messageQueueChanged(topic, mqSet, mqSet)
       return this.isBalanced(topic, mqSet)
     }
@@ -255,11 +256,14 @@ export class RebalanceImpl {
     return owned.size === wanted.length && wanted.every((mq) => owned.has(messageQueueKey(mq)))
   }
 
-  /** `updateProcessQueueTableInRebalance` (client.md §4.3 steps 1–2); true when anything changed. */
+  /**
+   * `updateProcessQueueTableInRebalance` (client.md §4.3 steps 1–2); true when anything changed. `needLock`:
+   * orderly clustering, where a new queue is consumed only once the broker locked it for us.
+   */
   private async updateProcessQueueTable(
     topic: string,
     mqSet: readonly MessageQueue[],
-    isOrder: boolean,
+    needLock: boolean,
   ): Promise<boolean> {
     let changed = false
     const wanted = new Map(mqSet.map((mq) => [messageQueueKey(mq), mq]))
@@ -281,7 +285,7 @@ export class RebalanceImpl {
       if (this.processQueueTable.has(key)) continue
       const pq = new ProcessQueue()
       // Locks land on process queues in the table, so it goes in before the lock is asked for.
-      if (isOrder) {
+      if (needLock) {
         this.processQueueTable.set(key, { mq, pq })
         if (!(await this.lock(mq))) {
           this.processQueueTable.delete(key)
@@ -300,12 +304,12 @@ export class RebalanceImpl {
         continue
       }
       if (nextOffset < 0) continue
-      if (isOrder) {
-        pq.locked = true
-        pq.lastLockTimestamp = this.now()
-      }
+      // Locked from the start, as RocketMQ 5 does: with needLock the broker just granted it, otherwise (broadcasting
+      // or concurrent consumers) there is no broker lock to wait for.
+      pq.locked = true
+      pq.lastLockTimestamp = this.now()
       this.processQueueTable.set(key, { mq, pq })
-      requests.push({ messageQueue: mq, processQueue: pq, nextOffset, previouslyLocked: isOrder })
+      requests.push({ messageQueue: mq, processQueue: pq, nextOffset, previouslyLocked: false })
       changed = true
       this.log.info({ mq, nextOffset }, 'queue now owned')
     }
