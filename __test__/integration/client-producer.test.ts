@@ -212,4 +212,16 @@ describe('client: producer against a real broker', () => {
     await p.shutdown()
     await expect(p.send(new Message({ topic: 'T', body: 'x' }))).rejects.toThrow(/not running/)
   })
+
+  it('heartbeats its group to the brokers it knows, and unregisters it at shutdown', async () => {
+    await producer.send(new Message({ topic: 'HeartbeatTopic', body: 'x' }))
+    const channels = await waitFor(() => c.broker.producerManager.getGroup('PG'), {
+      timeoutMs: 5000,
+      what: 'the producer group at the broker',
+    })
+    const info = [...channels.values()][0]!
+    expect(info.clientId).toBe(producer.clientId)
+    await producer.shutdown()
+    await waitFor(() => (c.broker.producerManager.getGroup('PG')?.size ?? 0) === 0, { what: 'unregistered' })
+  })
 })
