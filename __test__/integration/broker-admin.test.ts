@@ -1,5 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest'
 
+import { BrokerOuterAPI, type RegisterBrokerAllRequest } from '../../ts/broker/broker-outer-api.js'
 import { parseJson } from '../../ts/common/fastjson.js'
 import { decodeMessageId } from '../../ts/common/message/message-id.js'
 import { decodeMessages } from '../../ts/common/message/message-record.js'
@@ -7,6 +8,7 @@ import { RequestCode } from '../../ts/common/request-code.js'
 import { ResponseCode } from '../../ts/common/response-code.js'
 import { heartbeat, request, send } from '../helpers/broker-requests.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
+import { waitFor } from '../helpers/wait-for.js'
 
 const body = (r: { body: Buffer | null }): Record<string, unknown> => parseJson(r.body!.toString()) as Record<string, unknown>
 
@@ -16,6 +18,7 @@ describe('broker: admin requests', () => {
     c = await startCluster()
   })
   afterEach(async () => {
+    vi.restoreAllMocks()
     await c.stop()
   })
 
@@ -41,6 +44,81 @@ describe('broker: admin requests', () => {
       topic: 'a/b', defaultTopic: 'TBW102', readQueueNums: 1, writeQueueNums: 1, perm: 6, topicFilterType: 'SINGLE_TAG', order: false,
     })
     expect(bad.code).toBe(ResponseCode.SYSTEM_ERROR)
+  })
+
+  describe('keeps the name server in step with topic changes', () => {
+    /** Every registration reaches the name servers this much later, as over a slow link. */
+    const LINK_DELAY_MS = 100
+
+    function slowRegistrations(): MockInstance<BrokerOuterAPI['registerBrokerAll']> {
+      const register = BrokerOuterAPI.prototype.registerBrokerAll
+      const slow = async function (this: BrokerOuterAPI, req: RegisterBrokerAllRequest): ReturnType<typeof register> {
+        await new Promise((r) => setTimeout(r, LINK_DELAY_MS))
+        return register.call(this, req)
+      }
+      return vi.spyOn(BrokerOuterAPI.prototype, 'registerBrokerAll').mockImplementation(slow)
+    }
+
+    const createTopic = (topic: string, read: number, write: number): ReturnType<typeof request> =>
+      request(c.client, c.brokerAddr, RequestCode.UPDATE_AND_CREATE_TOPIC, {
+        topic,
+        defaultTopic: 'TBW102',
+        readQueueNums: read,
+        writeQueueNums: write,
+        perm: 6,
+        topicFilterType: 'SINGLE_TAG',
+        order: false,
+      })
+
+    /** The name server's queue data of `topic`; an unknown topic gets the TBW102-based route (4 queues). */
+    async function queueDatas(topic: string): Promise<unknown[]> {
+      const r = await request(c.client, c.namesrvAddr, RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic })
+      return r.code === ResponseCode.SUCCESS ? (body(r).queueDatas as unknown[]) : []
+    }
+
+    const queues = (read: number, write: number): unknown[] => [
+      expect.objectContaining({ brokerName: 'broker-a', readQueueNums: read, writeQueueNums: write, perm: 6 }),
+    ]
+
+    async function namesrvTopics(): Promise<string[]> {
+      const r = await request(c.client, c.namesrvAddr, RequestCode.GET_ALL_TOPIC_LIST_FROM_NAMESERVER)
+      return body(r).topicList as string[]
+    }
+
+    it('answers a create or update only once the name server routes the new queues', async () => {
+      const spy = slowRegistrations()
+      expect((await createTopic('RouteT', 3, 5)).code).toBe(0)
+      expect(await queueDatas('RouteT')).toEqual(queues(3, 5))
+      expect((await createTopic('RouteT', 6, 2)).code).toBe(0)
+      expect(await queueDatas('RouteT')).toEqual(queues(6, 2))
+
+      // A create arriving while the registration of another is under way waits for a registration of its own.
+      const before = spy.mock.calls.length
+      const first = createTopic('RouteA', 2, 3)
+      await waitFor(() => spy.mock.calls.length > before, { what: 'the registration of RouteA to start' })
+      const second = createTopic('RouteB', 5, 1)
+      expect((await first).code).toBe(0)
+      expect(await queueDatas('RouteA')).toEqual(queues(2, 3))
+      expect((await second).code).toBe(0)
+      expect(await queueDatas('RouteB')).toEqual(queues(5, 1))
+    })
+
+    it('does not bring back a topic deleted in the broker and then in the name server', async () => {
+      slowRegistrations()
+      expect((await createTopic('GoneT', 3, 5)).code).toBe(0)
+      const gone = { topic: 'GoneT' }
+      expect((await request(c.client, c.brokerAddr, RequestCode.DELETE_TOPIC_IN_BROKER, gone)).code).toBe(0)
+      expect((await request(c.client, c.namesrvAddr, RequestCode.DELETE_TOPIC_IN_NAMESRV, gone)).code).toBe(0)
+      // Longer than any registration sent before the delete needs to arrive.
+      const deadline = Date.now() + 3 * LINK_DELAY_MS
+      while (Date.now() < deadline) {
+        expect(await namesrvTopics()).not.toContain('GoneT')
+        await new Promise((r) => setImmediate(r))
+      }
+      await c.broker.registerBrokerAll(false)
+      expect(await namesrvTopics()).not.toContain('GoneT')
+      expect(await queueDatas('GoneT')).not.toEqual(queues(3, 5))
+    })
   })
 
   it('reports runtime info with every key mqadmin reads', async () => {

@@ -86,7 +86,12 @@ export class BrokerController implements BrokerContext {
   private readonly timers: NodeJS.Timeout[] = []
   private readonly pullProcessor: PullMessageProcessor
   private aclManager: PlainPermissionManager | null = null
-  private readonly registration = { wanted: false, wantedOneway: true, scheduled: false, running: false }
+  /** The coalescing registration rounds: `next` is the round callers are waiting for, not started yet. */
+  private readonly registration: { next: RegistrationRound | null; scheduled: boolean; running: boolean } = {
+    next: null,
+    scheduled: false,
+    running: false,
+  }
   private readonly extraHooks: RPCHook[]
   private ready = false
   private stopping = false
@@ -105,7 +110,7 @@ export class BrokerController implements BrokerContext {
       brokerConfig: c,
       storePathRootDir: root,
       logger: this.logger,
-      onTopicsChanged: (oneway) => this.registerBrokerAll(oneway),
+      onTopicsChanged: (oneway) => void this.registerBrokerAll(oneway),
     })
     this.subscriptionGroupManager = new SubscriptionGroupManager(root, c.autoCreateSubscriptionGroup, this.logger)
     this.consumerOffsetManager = new ConsumerOffsetManager(root, this.logger)
@@ -184,34 +189,50 @@ export class BrokerController implements BrokerContext {
    * Re-registers with every name server soon. Requests made while one is waiting or under way merge into one
    * more registration: a heartbeat that creates thousands of retry topics costs two registrations, not thousands
    * (each encodes the whole topic table).
+   *
+   * Resolves once a registration that started after this call, and so carries the topic table as it is now, has
+   * finished with every name server (answered, failed or timed out); a registration already under way does not
+   * count, since its table may be older. Never rejects: failures are logged and the next period retries.
    */
-  registerBrokerAll(oneway: boolean): void {
-    if (!this.ready || this.stopping) return
-    this.registration.wantedOneway = this.registration.wanted ? this.registration.wantedOneway && oneway : oneway
-    this.registration.wanted = true
-    if (this.registration.scheduled || this.registration.running) return
-    this.registration.scheduled = true
+  registerBrokerAll(oneway: boolean): Promise<void> {
+    if (!this.ready || this.stopping) return Promise.resolve()
+    const r = this.registration
+    if (r.next === null) r.next = newRegistrationRound(oneway)
+    else r.next.oneway &&= oneway
+    this.scheduleRegistration()
+    return r.next.done
+  }
+
+  private scheduleRegistration(): void {
+    const r = this.registration
+    if (r.scheduled || r.running) return
+    r.scheduled = true
     setImmediate(() => void this.runRegistration())
   }
 
   private async runRegistration(): Promise<void> {
     const r = this.registration
     r.scheduled = false
-    if (!r.wanted || r.running || this.stopping) return
-    r.wanted = false
+    const round = r.next
+    if (round === null || r.running) return
+    r.next = null
+    if (this.stopping) {
+      round.finish()
+      return
+    }
     r.running = true
     try {
-      await this.doRegisterBrokerAll(r.wantedOneway)
+      // Builds the topic table before its first await: the round carries every change made before it started.
+      await this.doRegisterBrokerAll(round.oneway)
     } catch (err) {
       // registerBrokerAll reports each name server itself; anything else is retried by the next period.
       this.logger.error({ err }, 'registration failed')
     } finally {
       r.running = false
+      round.finish()
     }
-    if (r.wanted && !r.scheduled) {
-      r.scheduled = true
-      setImmediate(() => void this.runRegistration())
-    }
+    // Requests made while this round ran wait for the next one.
+    if (r.next !== null) this.scheduleRegistration()
   }
 
   // ---- start / stop ----------------------------------------------------------------------------------------------
@@ -268,10 +289,11 @@ export class BrokerController implements BrokerContext {
       this.rebalanceLockManager.scanExpired()
     })
     this.every(c.flushConsumerOffsetInterval, () => this.consumerOffsetManager.persist())
-    this.every(c.registerNameServerPeriod, () => this.registerBrokerAll(false))
+    this.every(c.registerNameServerPeriod, () => void this.registerBrokerAll(false))
     this.ready = true
     this.logger.info({ addr: this.addr, ports: this.listenPorts, store: this.storeConfig.storePathRootDir }, 'broker started')
-    await this.doRegisterBrokerAll(false)
+    // One of the coalesced rounds: no other registration runs beside it and lands after a newer one.
+    await this.registerBrokerAll(false)
   }
 
   /**
@@ -473,6 +495,20 @@ export class BrokerController implements BrokerContext {
       requestCert: c.tlsServerAuthClient,
     }
   }
+}
+
+/** One registration with every name server, and the callers waiting for it to finish. */
+interface RegistrationRound {
+  /** Oneway only when every caller asked for oneway. */
+  oneway: boolean
+  readonly done: Promise<void>
+  readonly finish: () => void
+}
+
+function newRegistrationRound(oneway: boolean): RegistrationRound {
+  let finish!: () => void
+  const done = new Promise<void>((resolve) => (finish = resolve))
+  return { oneway, done, finish }
 }
 
 function prop(name: string, value: string): string {

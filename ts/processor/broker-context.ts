@@ -42,6 +42,9 @@ export interface BrokerContext {
   putMessages(msgs: MessageExtBrokerInner[]): Promise<PutMessageResult>
   /** Sends NOTIFY_CONSUMER_IDS_CHANGED (oneway) to each channel. */
   notifyConsumerIdsChanged(group: string, channels: readonly RemotingChannel[]): void
-  /** Re-registers with every name server now (after a topic change). */
-  registerBrokerAll(oneway: boolean): void
+  /**
+   * Re-registers with every name server (after a topic change). Resolves once a registration carrying the topic
+   * table as it is at the call has finished with every name server; never rejects (failures are logged).
+   */
+  registerBrokerAll(oneway: boolean): Promise<void>
 }

@@ -25,7 +25,12 @@ function adminTopicProblem(ctx: BrokerContext, topic: string): string | null {
   return null
 }
 
-export function updateAndCreateTopic(ctx: BrokerContext, request: RemotingCommand): RemotingCommand {
+/**
+ * Creates or changes a topic and answers once the name servers have it, as RocketMQ 4.9 registers before it
+ * answers: a client that asks a name server for the route right after the answer sees the new queues. A failed
+ * registration is logged and the answer is still SUCCESS, as in RocketMQ.
+ */
+export async function updateAndCreateTopic(ctx: BrokerContext, request: RemotingCommand): Promise<RemotingCommand> {
   const h = new HeaderReader(request)
   const topic = h.string('topic')
   const problem = adminTopicProblem(ctx, topic)
@@ -48,17 +53,23 @@ export function updateAndCreateTopic(ctx: BrokerContext, request: RemotingComman
     order: h.optBool('order') ?? false,
   })
   ctx.topicConfigManager.updateTopicConfig(tc)
-  ctx.registerBrokerAll(false)
+  await ctx.registerBrokerAll(false)
   return ok()
 }
 
+/**
+ * Deletes a topic here and answers once a registration without it has finished. RocketMQ 4.9 does not register
+ * on delete; registering and waiting here means no registration that still carried the topic is in flight when
+ * the admin goes on to DELETE_TOPIC_IN_NAMESRV (a name server only adds queue data from a registration, so a late
+ * one would bring the deleted topic back for good).
+ */
 export async function deleteTopic(ctx: BrokerContext, request: RemotingCommand): Promise<RemotingCommand> {
   const topic = new HeaderReader(request).string('topic')
   const problem = adminTopicProblem(ctx, topic)
   if (problem !== null) return fail(ResponseCode.SYSTEM_ERROR, problem)
   ctx.topicConfigManager.deleteTopicConfig(topic)
   await ctx.store.deleteTopic(topic)
-  ctx.registerBrokerAll(false)
+  await ctx.registerBrokerAll(false)
   return ok()
 }
 
