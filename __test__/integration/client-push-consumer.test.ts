@@ -259,6 +259,41 @@ describe('client: push consumer against a real broker', () => {
     }
   })
 
+  it('consumeFromWhere LAST_OFFSET: a new group starts at the head of a young topic', async () => {
+    await produce('TopicW', 4)
+    const last: string[] = []
+    const k = consumer('GW1', 'TopicW', '*', { consumeFromWhere: ConsumeFromWhere.CONSUME_FROM_LAST_OFFSET })
+    k.registerMessageListener((msgs) => {
+      for (const m of msgs) last.push(m.body.toString())
+      return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
+    })
+    await k.start()
+    // The broker answers offset 0 for a queue whose first message is still in memory (client.md §4.11).
+    await waitFor(() => last.length === 4, { what: 'the four earlier messages' })
+  })
+
+  it('corrects an offset past the end of the queue (OFFSET_MOVED) and goes on consuming', async () => {
+    await produce('TopicM', 8)
+    // A stored offset far beyond each queue's max, as after the queue was recreated.
+    for (const queueId of [0, 1, 2, 3])
+      c.broker.consumerOffsetManager.commitOffset('test', 'GM', 'TopicM', queueId, 1000)
+    const got: string[] = []
+    const k = consumer('GM', 'TopicM')
+    k.registerMessageListener((msgs) => {
+      for (const m of msgs) got.push(m.body.toString())
+      return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
+    })
+    await k.start()
+    // Moved to each queue's max (2 messages per queue): the next pulls start there.
+    await waitFor(
+      () => [0, 1, 2, 3].every((q) => c.broker.consumerOffsetManager.queryOffset('GM', 'TopicM', q) === 2),
+      { timeoutMs: 15_000, what: 'offsets corrected to the queue max' },
+    )
+    const ids = await produce('TopicM', 4, (i) => ({ body: `after${i}` }))
+    await waitFor(() => got.length === 4, { timeoutMs: 15_000, what: 'messages after the correction' })
+    expect(got.sort()).toEqual(ids.map((_, i) => `after${i}`).sort())
+  }, 30_000)
+
   it('is an async iterable with back-pressure', async () => {
     const ids = await produce('TopicI', 10)
     const k = consumer('GI', 'TopicI', '*', { consumeThreadMin: 2, consumeThreadMax: 2 })
