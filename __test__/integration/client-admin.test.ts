@@ -10,20 +10,16 @@ import { Message } from '../../ts/client/message.js'
 import { MessageClientIdGenerator } from '../../ts/client/message-client-id.js'
 import { Producer } from '../../ts/client/producer.js'
 import type { SendResult } from '../../ts/client/send-result.js'
-import { BrokerOuterAPI } from '../../ts/broker/broker-outer-api.js'
 import { BrokerResponseError, ProtocolError, RemotingError } from '../../ts/common/errors.js'
-import { noopLogger } from '../../ts/common/logger.js'
 import { createMessageIdFromPrefix } from '../../ts/common/message/message-id.js'
 import { RequestCode } from '../../ts/common/request-code.js'
 import { ResponseCode } from '../../ts/common/response-code.js'
 import { newTopicConfig } from '../../ts/common/topic-config.js'
 import type { QueueData } from '../../ts/remoting/protocol/route.js'
-import { RemotingServer } from '../../ts/remoting/remoting-server.js'
 import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
-import { RequestDispatcher } from '../../ts/remoting/request-dispatcher.js'
-import { RequestExecutor } from '../../ts/remoting/request-executor.js'
 import { heartbeat, request } from '../helpers/broker-requests.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
+import { startFakeBroker } from '../helpers/fake-broker.js'
 import { waitFor } from '../helpers/wait-for.js'
 
 /** The error a promise rejects with (fails the test when it resolves). */
@@ -314,38 +310,23 @@ describe('client: AdminClient against a real name server and broker', () => {
   it('turns a bad broker answer into a typed error', async () => {
     // A fake broker: runtime info refused with a remark, topic stats answered with a body that is not JSON,
     // message queries refused; registered with the name server as broker-bad of cluster BadCluster, serving BadT.
-    const dispatcher = new RequestDispatcher(noopLogger)
-    const executor = new RequestExecutor({ name: 'fake', concurrency: 4, queueCapacity: 16, queueWaitMsMax: Infinity })
-    dispatcher.registerDefaultProcessor(
-      {
-        processRequest(_channel, req) {
-          if (req.code === RequestCode.GET_TOPIC_STATS_INFO) {
-            const r = RemotingCommand.createResponse(ResponseCode.SUCCESS, null)
-            r.body = Buffer.from('<html>not json</html>')
-            return r
-          }
-          return RemotingCommand.createResponse(ResponseCode.SYSTEM_ERROR, `fake broker refuses ${req.code}`)
-        },
-      },
-      executor,
-    )
-    const server = new RemotingServer({ port: 0, host: '127.0.0.1', logger: noopLogger }, dispatcher)
-    const fakeAddr = `127.0.0.1:${await server.listen()}`
-    stops.push(() => server.close())
-    const outer = new BrokerOuterAPI({ remotingClient: c.client, logger: noopLogger })
-    outer.updateNameServerAddressList(c.namesrvAddr)
-    const badT = newTopicConfig('BadT', { readQueueNums: 1, writeQueueNums: 1 })
-    await outer.registerBrokerAll({
-      clusterName: 'BadCluster',
-      brokerAddr: fakeAddr,
+    const fake = await startFakeBroker({
+      namesrvAddr: c.namesrvAddr,
+      client: c.client,
       brokerName: 'broker-bad',
-      brokerId: 0,
-      haServerAddr: fakeAddr,
-      topicConfigWrapper: { topicConfigTable: new Map([['BadT', badT]]), dataVersion: { timestamp: 1, counter: 1 } },
-      oneway: false,
-      timeoutMs: 3000,
-      compressed: false,
+      clusterName: 'BadCluster',
+      topics: { BadT: 1 },
+      handle(req) {
+        if (req.code === RequestCode.GET_TOPIC_STATS_INFO) {
+          const r = RemotingCommand.createResponse(ResponseCode.SUCCESS, null)
+          r.body = Buffer.from('<html>not json</html>')
+          return r
+        }
+        return RemotingCommand.createResponse(ResponseCode.SYSTEM_ERROR, `fake broker refuses ${req.code}`)
+      },
     })
+    const fakeAddr = fake.addr
+    stops.push(() => fake.close())
 
     const refused = await failure(admin.examineBrokerRuntimeInfo(fakeAddr))
     expect(refused).toBeInstanceOf(BrokerResponseError)
@@ -360,7 +341,7 @@ describe('client: AdminClient against a real name server and broker', () => {
     expect(((await failure(admin.createTopic('AnyT'))) as MQClientError).code).toBe('RMQ_ERR_ILLEGAL_ARGUMENT')
     expect((await admin.clusterList()).map((b) => b.clusterName)).toEqual(['BadCluster', 'DefaultCluster'])
     // A broker that is down: the transport error, not a response code.
-    await server.close()
+    await fake.close()
     expect(await failure(admin.examineBrokerRuntimeInfo(fakeAddr))).toBeInstanceOf(RemotingError)
   })
 
