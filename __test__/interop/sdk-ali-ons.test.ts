@@ -11,13 +11,10 @@
  * - ali-ons sends no `UNIQ_KEY` and returns the offset message id from `send()`; our consumers fall back to that
  *   id, so `ReceivedMessage.msgId` equals what ali-ons' `send()` returned.
  *
- * ali-ons runs in child processes (`__test__/fixtures/ali-ons-sdk-child.ts`): it cannot be stopped inside a
- * process (its hidden inner producer keeps timers alive), so each child ends with `process.exit`.
+ * ali-ons runs in child processes (`helpers/ali-ons-process.ts`): it cannot be stopped inside a process (its hidden
+ * inner producer keeps timers alive), so each child ends with `process.exit`.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
@@ -31,174 +28,11 @@ import { PushConsumer } from '../../ts/client/push-consumer.js'
 import type { SendResult } from '../../ts/client/send-result.js'
 import { MessageConst } from '../../ts/common/message/message-const.js'
 import { getRetryTopic } from '../../ts/common/mix-all.js'
-import type {
-  OnsChildError,
-  OnsCommand,
-  OnsEvent,
-  OnsLine,
-  OnsMessageEvent,
-  OnsPulledEvent,
-  OnsSendResult,
-  OnsSendSpec,
-  OnsSubscription,
-} from '../fixtures/ali-ons-sdk-child.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
 import { waitFor } from '../helpers/wait-for.js'
 import { queueOffsets } from './helpers/ali-ons-cluster.js'
-
-// ---- the ali-ons child process --------------------------------------------------------------------------------
-
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const CHILD_SCRIPT = fileURLToPath(new URL('../fixtures/ali-ons-sdk-child.ts', import.meta.url))
-const CALL_TIMEOUT_MS = 15_000
-const EXIT_TIMEOUT_MS = 3000
-const GROUP_GONE_TIMEOUT_MS = 5000
-const STDERR_KEPT_CHARS = 8000
-
-/** A command as sent, without its id. */
-type CommandBody = OnsCommand extends infer C ? (C extends { id: number } ? Omit<C, 'id'> : never) : never
-
-/** ali-ons in a child process of its own, leading its own process group. */
-class OnsChild {
-  readonly events: OnsEvent[] = []
-  readonly pid: number
-  private readonly child: ChildProcess
-  private readonly pending = new Map<number, { op: string; resolve(v: unknown): void; reject(e: Error): void }>()
-  private nextId = 1
-  private stderr = ''
-  private exited = false
-  private readonly exit: Promise<void>
-
-  constructor(
-    namesrvAddr: string,
-    readonly name: string,
-  ) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', CHILD_SCRIPT, namesrvAddr], {
-      cwd: REPO_ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    })
-    if (this.child.pid === undefined) throw new Error(`could not start the ali-ons child ${name}`)
-    this.pid = this.child.pid
-    this.exit = new Promise((resolve) => {
-      this.child.once('exit', () => {
-        this.exited = true
-        for (const p of this.pending.values()) p.reject(new Error(`the ali-ons child ${name} exited during ${p.op}`))
-        this.pending.clear()
-        resolve()
-      })
-    })
-    this.child.stdin!.on('error', () => {})
-    this.child.stderr!.setEncoding('utf8')
-    this.child.stderr!.on('data', (chunk: string) => {
-      this.stderr = (this.stderr + chunk).slice(-STDERR_KEPT_CHARS)
-    })
-    createInterface({ input: this.child.stdout! }).on('line', (text) => this.onLine(text))
-  }
-
-  private onLine(text: string): void {
-    let line: OnsLine
-    try {
-      line = JSON.parse(text) as OnsLine
-    } catch {
-      // ali-ons or a dependency printed to stdout: keep it with stderr for diagnostics.
-      this.stderr = (this.stderr + text + '\n').slice(-STDERR_KEPT_CHARS)
-      return
-    }
-    if (line.type !== 'reply') {
-      this.events.push(line)
-      return
-    }
-    const p = this.pending.get(line.id)
-    if (p === undefined) return
-    this.pending.delete(line.id)
-    if (line.ok) p.resolve(line.value)
-    else p.reject(new Error(`${p.op} failed in ${this.name}: ${JSON.stringify(line.error as OnsChildError)}`))
-  }
-
-  call<T>(body: CommandBody, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
-    if (this.exited) return Promise.reject(new Error(`the ali-ons child ${this.name} has exited`))
-    const id = this.nextId++
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id)
-        reject(new Error(`${body.op} timed out after ${timeoutMs} ms in ${this.name}\n${this.diagnostics()}`))
-      }, timeoutMs)
-      this.pending.set(id, {
-        op: body.op,
-        resolve: (v) => {
-          clearTimeout(timer)
-          resolve(v as T)
-        },
-        reject: (e) => {
-          clearTimeout(timer)
-          reject(e)
-        },
-      })
-      this.child.stdin!.write(`${JSON.stringify({ ...body, id })}\n`)
-    })
-  }
-
-  messages(): OnsMessageEvent[] {
-    return this.events.filter((e): e is OnsMessageEvent => e.type === 'message')
-  }
-
-  pulls(topic: string): OnsPulledEvent[] {
-    return this.events.filter((e): e is OnsPulledEvent => e.type === 'pulled' && e.topic === topic)
-  }
-
-  async waitForMessages(count: number, timeoutMs: number): Promise<OnsMessageEvent[]> {
-    try {
-      await waitFor(() => this.messages().length >= count, { timeoutMs, intervalMs: 20, what: `${count} messages` })
-    } catch (err) {
-      throw new Error(`${(err as Error).message} (got ${this.messages().length})\n${this.diagnostics()}`)
-    }
-    return this.messages()
-  }
-
-  /** The child's errors, warnings and stderr, for failure messages. */
-  diagnostics(): string {
-    const reported = this.events
-      .filter((e) => e.type === 'error' || e.type === 'log')
-      .slice(-30)
-      .map((e) => JSON.stringify(e))
-    return [`ali-ons child ${this.name} (pid ${this.pid}) reported:`, ...reported, 'stderr:', this.stderr].join('\n')
-  }
-
-  /** Asks the child to exit; kills its process group (tsx's esbuild service included) if it does not in time. */
-  async stop(): Promise<void> {
-    if (!this.exited) {
-      this.call({ op: 'exit' }, EXIT_TIMEOUT_MS).catch(() => {})
-      const timer = setTimeout(() => this.killGroup(), EXIT_TIMEOUT_MS)
-      await this.exit
-      clearTimeout(timer)
-    }
-    this.killGroup()
-    await waitFor(() => !this.groupAlive(), {
-      timeoutMs: GROUP_GONE_TIMEOUT_MS,
-      intervalMs: 20,
-      what: `the process group of ${this.name} to empty`,
-    }).catch(() => {})
-  }
-
-  /** Whether any process of the child's group is still there (a zombie counts). */
-  groupAlive(): boolean {
-    try {
-      process.kill(-this.pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  }
-
-  private killGroup(): void {
-    try {
-      process.kill(-this.pid, 'SIGKILL')
-    } catch {
-      // The group is already empty.
-    }
-  }
-}
+import { AliOnsChild, stopAllAliOnsChildren } from './helpers/ali-ons-process.js'
+import type { SendResult as OnsSendResult } from './helpers/ali-ons-protocol.js'
 
 // ---- test messages --------------------------------------------------------------------------------------------
 
@@ -285,7 +119,6 @@ async function waitForCommittedPast(
 
 describe('SDK ⇄ ali-ons interop', () => {
   let cluster: TestCluster
-  let children: OnsChild[] = []
   let stops: (() => Promise<void>)[] = []
 
   beforeEach(async () => {
@@ -297,40 +130,23 @@ describe('SDK ⇄ ali-ons interop', () => {
     stops = []
     const failures: string[] = []
     for (const stop of stopping) await stop().catch((err: unknown) => failures.push(String(err)))
-    const left = children
-    children = []
-    await Promise.all(left.map((c) => c.stop()))
+    const leaked = await stopAllAliOnsChildren()
     await cluster.stop()
     expect(failures, 'shutdowns of our producers and consumers that failed').toEqual([])
-    expect(
-      left.filter((c) => c.groupAlive()).map((c) => c.name),
-      'ali-ons children whose processes outlived the test',
-    ).toEqual([])
+    expect(leaked, 'ali-ons children whose processes outlived the test').toEqual([])
   })
 
-  function onsChild(name: string): OnsChild {
-    const c = new OnsChild(cluster.namesrvAddr, name)
-    children.push(c)
-    return c
-  }
-
-  async function onsProducer(group: string): Promise<OnsChild> {
-    const p = onsChild(`producer ${group}`)
-    await p.call({ op: 'startProducer', group })
+  async function onsProducer(group: string): Promise<AliOnsChild> {
+    const p = AliOnsChild.start(cluster.namesrvAddr, `producer ${group}`)
+    await p.startProducer({ producerGroup: group })
     return p
   }
 
-  async function onsSendAll(p: OnsChild, topic: string, messages: TestMessage[]): Promise<OnsSendResult[]> {
+  async function onsSendAll(p: AliOnsChild, topic: string, messages: TestMessage[]): Promise<OnsSendResult[]> {
     const results: OnsSendResult[] = []
     for (const m of messages) {
-      const spec: OnsSendSpec = {
-        topic,
-        tags: m.tags,
-        keys: m.keys,
-        properties: m.properties,
-        bodyBase64: m.body.toString('base64'),
-      }
-      results.push(await p.call<OnsSendResult>({ op: 'send', message: spec }))
+      const { tags, keys, properties } = m
+      results.push(await p.send({ topic, tags, keys, properties, bodyBase64: m.body.toString('base64') }))
     }
     return results
   }
@@ -405,15 +221,12 @@ describe('SDK ⇄ ali-ons interop', () => {
     expect(sent.map(({ r }) => r.sendStatus)).toEqual(messages.map(() => 'SEND_OK'))
     const wanted = wantedByExpression(sent)
 
-    const c = onsChild(`consumer ${group}`)
-    await c.call({
-      op: 'startConsumer',
-      group,
-      consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET',
-      persistConsumerOffsetInterval: 500,
-      subscriptions: [{ topic, expression: EXPRESSION } satisfies OnsSubscription],
-    })
-    await c.waitForMessages(wanted.length, 15_000)
+    const c = AliOnsChild.start(cluster.namesrvAddr, `consumer ${group}`)
+    await c.startConsumer(
+      { consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', persistConsumerOffsetInterval: 500 },
+      [{ topic, expression: EXPRESSION }],
+    )
+    await c.waitForMessages(wanted.length, { timeoutMs: 15_000 })
     await waitForCommittedPast(
       cluster,
       group,
@@ -461,7 +274,7 @@ describe('SDK ⇄ ali-ons interop', () => {
     expect(
       c
         .pulls(topic)
-        .flatMap((p) => p.tags)
+        .flatMap((p) => p.messages.map((m) => m.tags))
         .sort(),
     ).toEqual(wanted.map(({ m }) => m.tags).sort())
     // The only errors: the route of %RETRY%<group>, looked up before the first heartbeat created it (§2.3.1).

@@ -176,8 +176,11 @@ export class AliOnsChild {
     return this.events.filter((e): e is RpcEvent => e.type === 'rpc' && (code === undefined || e.code === code))
   }
 
-  pulls(): PulledEvent[] {
-    return this.events.filter((e): e is PulledEvent => e.type === 'pulled')
+  /** Pulls of `topic`, or of every topic. */
+  pulls(topic?: string): PulledEvent[] {
+    return this.events.filter(
+      (e): e is PulledEvent => e.type === 'pulled' && (topic === undefined || e.topic === topic),
+    )
   }
 
   errors(): ErrorEvent[] {

@@ -1,6 +1,7 @@
 /**
- * What the ali-ons interop suite and its child process (`__test__/fixtures/ali-ons-child.ts`) say to each other:
- * commands go to the child's stdin and replies and events come back on its stdout, one JSON object per line.
+ * What the ali-ons interop suites (`ali-ons*.test.ts`, `sdk-ali-ons.test.ts`) and their child process
+ * (`__test__/fixtures/ali-ons-child.ts`) say to each other: commands go to the child's stdin and replies and events
+ * come back on its stdout, one JSON object per line.
  *
  * ali-ons runs in a child because it cannot be stopped inside a process: its hidden `CLIENT_INNER_PRODUCER` is never
  * closed and keeps timers alive (real-clients.md §1.2), so each child ends with `process.exit`.
@@ -14,6 +15,8 @@ export interface AliOnsOptions {
   accessKeySecret?: string
   /** `CONSUME_FROM_LAST_OFFSET` (the default) or `CONSUME_FROM_FIRST_OFFSET`. */
   consumeFromWhere?: string
+  /** How often the consumer persists its offsets to the broker, in ms (5 s by default). */
+  persistConsumerOffsetInterval?: number
 }
 
 export interface SubscriptionSpec {
@@ -28,6 +31,8 @@ export interface SendSpec {
   topic: string
   tags?: string
   keys?: string[]
+  /** User properties, put into `msg.properties` as they are (ali-ons has no setter for them). */
+  properties?: Record<string, string>
   bodyBase64: string
 }
 
@@ -42,6 +47,7 @@ export type Command =
 /** `producer.send` result as ali-ons returns it. */
 export interface SendResult {
   sendStatus: string
+  /** ali-ons returns the broker's `extFields.msgId`: the offset message id. */
   msgId: string
   brokerName: string
   queueId: number
@@ -71,9 +77,12 @@ export interface MessageEvent {
   queueId: number
   queueOffset: number
   commitLogOffset: number
+  /** ali-ons computes it from the store host and the commit-log offset: always the offset message id. */
   msgId: string
   tags: string | null
   keys: string | null
+  /** Every property ali-ons parsed (system and user), as strings. */
+  properties: Record<string, string | null>
   bodySha256: string
   bodyLength: number
   sysFlag: number
