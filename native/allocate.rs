@@ -72,7 +72,7 @@ pub struct Allocator {
   dir: PathBuf,
   file_size: usize,
   ahead_bytes: usize,
-  advise_random: bool,
+  advise: SegmentAdvice,
   state: Mutex<State>,
   work: Condvar,
   done: Condvar,
@@ -90,13 +90,38 @@ enum Task {
   Warm(Arc<MappedFile>, usize),
 }
 
+/// How a new segment's mapping is advised to the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentAdvice {
+  /// `MADV_RANDOM`: no read-ahead (`dataReadAheadEnable=false`).
+  Random,
+  /// `MADV_HUGEPAGE`: 2 MiB folios, one fault and one TLB entry per 2 MiB. Only for ASYNC_FLUSH: writeback
+  /// works per folio, so with 2 MiB folios every group-commit msync of SYNC_FLUSH writes 2 MiB to disk
+  /// (measured: ~2 MiB written and ~0.65 ms per single sync put, against ~8 KiB and ~0.25 ms without).
+  HugePages,
+  /// The kernel's defaults.
+  Normal,
+}
+
+impl SegmentAdvice {
+  pub fn for_store(data_read_ahead_enable: bool, flush_sync: bool) -> SegmentAdvice {
+    if !data_read_ahead_enable {
+      SegmentAdvice::Random
+    } else if flush_sync {
+      SegmentAdvice::Normal
+    } else {
+      SegmentAdvice::HugePages
+    }
+  }
+}
+
 impl Allocator {
-  pub fn new(dir: PathBuf, file_size: usize, ahead_bytes: usize, advise_random: bool) -> Allocator {
+  pub fn new(dir: PathBuf, file_size: usize, ahead_bytes: usize, advise: SegmentAdvice) -> Allocator {
     Allocator {
       dir,
       file_size,
       ahead_bytes: ahead_bytes.min(file_size),
-      advise_random,
+      advise,
       state: Mutex::new(State::default()),
       work: Condvar::new(),
       done: Condvar::new(),
@@ -259,10 +284,12 @@ impl Allocator {
   fn create(&self, offset: i64) -> Result<Arc<MappedFile>, AllocError> {
     let file = MappedFile::create(&self.dir, offset, self.file_size)
       .map_err(|e| AllocError::Failed { errno: e.errno(), message: e.to_string() })?;
-    if self.advise_random {
-      file.advise_random();
-    } else {
-      file.advise_hugepage();
+    match self.advise {
+      SegmentAdvice::Random => file.advise_random(),
+      SegmentAdvice::HugePages => {
+        file.advise_hugepage();
+      }
+      SegmentAdvice::Normal => {}
     }
     if self.ahead_bytes > 0 {
       file.populate(0, CREATE_POPULATE_BYTES.min(self.ahead_bytes));
@@ -309,7 +336,7 @@ mod tests {
   fn creates_requested_segments_and_warms_them_in_the_background() {
     let dir = TempDir::new("alloc");
     let size = 3 * PROGRESS_CHUNK_BYTES;
-    let a = Arc::new(Allocator::new(dir.path().to_path_buf(), size, 64 * 1024, false));
+    let a = Arc::new(Allocator::new(dir.path().to_path_buf(), size, 64 * 1024, SegmentAdvice::HugePages));
     let worker = start(&a);
     a.request(0);
     a.request(size as i64);
@@ -332,7 +359,7 @@ mod tests {
   #[test]
   fn never_creates_a_segment_twice() {
     let dir = TempDir::new("alloc");
-    let a = Arc::new(Allocator::new(dir.path().to_path_buf(), 64 * 1024, 0, false));
+    let a = Arc::new(Allocator::new(dir.path().to_path_buf(), 64 * 1024, 0, SegmentAdvice::HugePages));
     let worker = start(&a);
     for _ in 0..100 {
       a.request(0);
@@ -352,11 +379,19 @@ mod tests {
     let dir = TempDir::new("alloc");
     // A directory where the segment file should go makes creating it fail.
     std::fs::create_dir(dir.path().join(crate::mapped_file::file_name(0))).unwrap();
-    let a = Arc::new(Allocator::new(dir.path().to_path_buf(), 4096, 0, false));
+    let a = Arc::new(Allocator::new(dir.path().to_path_buf(), 4096, 0, SegmentAdvice::HugePages));
     let worker = start(&a);
     a.request(0);
     assert!(matches!(a.take(0, Duration::from_secs(5)), Err(AllocError::Failed { .. })));
     a.shutdown();
     worker.join().unwrap();
+  }
+
+  #[test]
+  fn huge_pages_only_for_async_flush_with_read_ahead() {
+    assert_eq!(SegmentAdvice::for_store(true, false), SegmentAdvice::HugePages);
+    assert_eq!(SegmentAdvice::for_store(true, true), SegmentAdvice::Normal);
+    assert_eq!(SegmentAdvice::for_store(false, false), SegmentAdvice::Random);
+    assert_eq!(SegmentAdvice::for_store(false, true), SegmentAdvice::Random);
   }
 }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::allocate::Allocator;
+use crate::allocate::{Allocator, SegmentAdvice};
 use crate::checkpoint::Checkpoint;
 use crate::config::StoreConfig;
 use crate::consume_queue::ConsumeQueue;
@@ -266,7 +266,7 @@ impl Store {
       commit_log_dir,
       config.mapped_file_size_commit_log as usize,
       config.commit_log_pretouch_ahead_bytes as usize,
-      !config.data_read_ahead_enable,
+      SegmentAdvice::for_store(config.data_read_ahead_enable, config.flush_sync),
     ));
     let store_host = encode_host(&config.store_host);
     let mut store = Store {

@@ -336,7 +336,8 @@ fn deleting_a_topic_removes_its_queues_and_a_new_put_starts_at_zero() {
   let (plan, _) = h.get("Kept", 2, 0, 32);
   assert_eq!(plan.entries.len(), 5, "other topics keep every message");
   // The writer's slot table was compacted: every surviving queue still appends where it left off.
-  let again = h.put_all(&[build(b"Doomed", 1, b"new", b""), build(b"Kept", 0, b"x", b""), build(b"Kept", 2, b"y", b"")]);
+  let again =
+    h.put_all(&[build(b"Doomed", 1, b"new", b""), build(b"Kept", 0, b"x", b""), build(b"Kept", 2, b"y", b"")]);
   assert_eq!(again[0].2, 0, "a deleted topic starts again at queue offset 0");
   assert_eq!(again[1].2, 5);
   assert_eq!(again[2].2, 5);
