@@ -68,17 +68,25 @@ describe('PlainPermissionManager', () => {
     const logger = recordingLogger()
     manager = new PlainPermissionManager({ file, logger })
     manager.startWatching(10)
-    rewrite(file, ONE_ACCOUNT, 5)
-    await waitFor(() => manager!.config.accounts.has('another1'), { what: 'the rewritten file to load' })
+    // The watcher takes its first stat asynchronously; an edit made before that stat is its baseline, not a
+    // change. So the edit is repeated (each time a second later) until the watcher has seen one.
+    let ahead = 5
+    await waitFor(
+      () => {
+        rewrite(file, ONE_ACCOUNT, ahead++)
+        return manager!.config.accounts.has('another1')
+      },
+      { intervalMs: 50, what: 'the rewritten file to load' },
+    )
     const staged = join(dir.path, 'staged.yml')
-    rewrite(staged, ACL_YAML, 10)
+    rewrite(staged, ACL_YAML, ahead + 10)
     renameSync(staged, file)
     await waitFor(() => manager!.config.accounts.has('RocketMQ'), { what: 'the renamed file to load' })
-    rewrite(file, 'accounts: nope\n', 15)
+    rewrite(file, 'accounts: nope\n', ahead + 15)
     await waitFor(() => logger.errors.length === 1, { what: 'the broken edit to be refused' })
     expect(manager.config.accounts.has('RocketMQ')).toBe(true)
     manager.stopWatching()
-    rewrite(file, ONE_ACCOUNT, 20)
+    rewrite(file, ONE_ACCOUNT, ahead + 20)
     expect(manager.reload()).toBe(true)
     expect(manager.config.accounts.has('another1')).toBe(true)
   })
