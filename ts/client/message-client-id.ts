@@ -46,6 +46,15 @@ export function startOfMonth(now: number): number {
   return new Date(d.getFullYear(), d.getMonth(), 1, 0, 0, 0, 0).getTime()
 }
 
+/** `00`…`FF` by byte value. */
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'))
+
+/** An int32 as 8 upper-case hex digits of its two's complement, as `writeInt32BE` then hex would give. */
+function hex32(v: number): string {
+  const u = v >>> 0
+  return HEX_BYTE[u >>> 24]! + HEX_BYTE[(u >>> 16) & 0xff]! + HEX_BYTE[(u >>> 8) & 0xff]! + HEX_BYTE[u & 0xff]!
+}
+
 export class MessageClientIdGenerator {
   private readonly prefix: string
   private counter = 0
@@ -73,11 +82,11 @@ export class MessageClientIdGenerator {
       const d = new Date(this.monthStart)
       this.nextMonthStart = new Date(d.getFullYear(), d.getMonth() + 1, 1).getTime()
     }
-    const tail = Buffer.alloc(6)
-    tail.writeInt32BE((now - this.monthStart) | 0, 0)
     this.counter = (this.counter + 1) & 0xffff
-    tail.writeUInt16BE(this.counter, 4)
-    return this.prefix + tail.toString('hex').toUpperCase()
+    // Upper-case hex of the int32 time and the uint16 counter, without a Buffer per id (one per message sent).
+    return (
+      this.prefix + hex32((now - this.monthStart) | 0) + HEX_BYTE[this.counter >>> 8]! + HEX_BYTE[this.counter & 0xff]!
+    )
   }
 }
 

@@ -237,7 +237,7 @@ export class Producer {
   /** `sendDefaultImpl` (§3.3) for sync and oneway sends. */
   private async sendDefault(out: Outgoing, mode: 'sync' | 'oneway', timeout: number): Promise<SendResult | undefined> {
     const begin = this.now()
-    const info = await this.routes.find(out.topic)
+    const info = this.routes.cached(out.topic) ?? (await this.routes.find(out.topic))
     const c = this.config
     const timesTotal = mode === 'sync' ? 1 + c.retryTimesWhenSendFailed : 1
     const brokersSent: string[] = []
@@ -307,7 +307,7 @@ export class Producer {
 
   /** The async path (§3.4). */
   private async sendAsyncImpl(out: Outgoing, begin: number, timeout: number): Promise<SendResult> {
-    const info = await this.routes.find(out.topic)
+    const info = this.routes.cached(out.topic) ?? (await this.routes.find(out.topic))
     let lastBroker: string | undefined
     let retries = 0
     for (;;) {

@@ -40,6 +40,12 @@ export class PublishRouteTable {
     return undefined
   }
 
+  /** The cached publish info when it has queues to send to, without a lookup (the per-send fast path). */
+  cached(topic: string): TopicPublishInfo | undefined {
+    const info = this.table.get(topic)?.info
+    return info?.ok() ? info : undefined
+  }
+
   /** The topic's publish info, from the table or the name servers; an error when there is no usable route. */
   async find(topic: string): Promise<TopicPublishInfo> {
     let info = this.get(topic)

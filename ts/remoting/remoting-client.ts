@@ -69,15 +69,20 @@ export class RemotingClient {
 
   /** Sends a request and waits for the response. */
   async invoke(addr: string, request: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
-    const started = Date.now()
-    const channel = await this.channel(
-      addr,
-      Math.min(timeoutMs, this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT),
-    )
+    // Connected already (the usual case): no connect step, so no await and no clock reads before the send.
+    let channel = this.closed ? undefined : this.channels.get(addr)
+    let left = timeoutMs
+    if (channel === undefined || !channel.isActive()) {
+      const started = Date.now()
+      channel = await this.channel(
+        addr,
+        Math.min(timeoutMs, this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT),
+      )
+      left = timeoutMs - (Date.now() - started)
+      if (left <= 0)
+        throw new RemotingError('RMQ_ERR_TIMEOUT', `request ${request.code} to ${addr} timed out while connecting`)
+    }
     this.beforeRequest(addr, request)
-    const left = timeoutMs - (Date.now() - started)
-    if (left <= 0)
-      throw new RemotingError('RMQ_ERR_TIMEOUT', `request ${request.code} to ${addr} timed out while connecting`)
     try {
       const response = await channel.invoke(request, left)
       this.afterResponse(addr, request, response)

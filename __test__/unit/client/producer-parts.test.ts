@@ -71,6 +71,9 @@ describe('client unique id', () => {
     expect(a.slice(28)).toBe('0001')
     expect(b.slice(28)).toBe('0002')
     expect(b.slice(0, 28)).toBe(a.slice(0, 28))
+    let last = b
+    for (let i = 3; i <= 300; i++) last = g.next()
+    expect(last.slice(28)).toBe('012C')
   })
 
   it('is 56 hex chars for IPv6', () => {
