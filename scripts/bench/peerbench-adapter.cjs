@@ -334,7 +334,8 @@ class FerrymqClient {
       const slot = slots.shift()
       const res = await slot.response
       if (res.code === RESPONSE_SUCCESS) {
-        const msgs = decodeMessages(res.body)
+        // The response body is ours alone: message bodies may be views into it, as the SDK consumers take them.
+        const msgs = decodeMessages(res.body, { copyBody: false })
         for (let i = 0; i < msgs.length; i++) {
           const m = msgs[i]
           if (m.queueOffset !== next)

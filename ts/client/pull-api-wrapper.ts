@@ -47,7 +47,8 @@ export function processPullResult(mq: MessageQueue, raw: RawPullResult, sub: Sub
   const filter = sub.tagsSet.length > 0 && !sub.classFilterMode ? new Set(sub.tagsSet) : null
   const minOffset = String(raw.minOffset)
   const maxOffset = String(raw.maxOffset)
-  for (const m of decodeMessages(raw.body)) {
+  // The response body is ours alone: messages may keep views into it instead of copies.
+  for (const m of decodeMessages(raw.body, { copyBody: false })) {
     const tags = m.properties.get(MessageConst.PROPERTY_TAGS)
     // The broker filters by tag hash only; a collision must not reach the listener.
     if (filter !== null && (tags === undefined || !filter.has(tags))) continue

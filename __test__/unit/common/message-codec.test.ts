@@ -23,25 +23,38 @@ const STORED_RECORD_HEX = [
   '0000000100000000', // PHYSICALOFFSET 2^32
   '00000000', // SYSFLAG
   '0000018bcfe56800', // BORNTIMESTAMP 1700000000000
-  '0a010203', '0000c351', // BORNHOST 10.1.2.3:50001
+  '0a010203',
+  '0000c351', // BORNHOST 10.1.2.3:50001
   '0000018bcfe56c00', // STORETIMESTAMP 1700000001024
-  '7f000001', '00002a9f', // STOREHOST 127.0.0.1:10911
+  '7f000001',
+  '00002a9f', // STOREHOST 127.0.0.1:10911
   '00000001', // RECONSUMETIMES
   '0000000000000000', // PREPARED TRANSACTION OFFSET
-  '00000002', '6869', // BODY "hi"
-  '02', '5431', // TOPIC "T1"
-  '0007', '5441475301610' + '2', // PROPERTIES "TAGS\x01a\x02"
+  '00000002',
+  '6869', // BODY "hi"
+  '02',
+  '5431', // TOPIC "T1"
+  '0007',
+  '5441475301610' + '2', // PROPERTIES "TAGS\x01a\x02"
 ].join('')
 
 describe('message properties', () => {
   it('encodes with a separator after every entry and skips absent values', () => {
-    const s = messageProperties2String(new Map([['TAGS', 'a'], ['KEYS', 'k1 k2']]))
+    const s = messageProperties2String(
+      new Map([
+        ['TAGS', 'a'],
+        ['KEYS', 'k1 k2'],
+      ]),
+    )
     expect(s).toBe('TAGS\u0001a\u0002KEYS\u0001k1 k2\u0002')
   })
 
   it('decodes as Java does: empty names or values dropped, later duplicates win, last separator optional', () => {
     const m = string2messageProperties('A\u00011\u0002\u0001x\u0002B\u0001\u0002A\u00012\u0002C\u00013')
-    expect([...m]).toEqual([['A', '2'], ['C', '3']])
+    expect([...m]).toEqual([
+      ['A', '2'],
+      ['C', '3'],
+    ])
     expect(findProperty('A\u00011\u0002AB\u00012\u0002', 'A')).toBe('1')
     expect(findProperty('A\u00011\u0002AB\u00012\u0002', 'AB')).toBe('2')
     expect(findProperty('A\u00011\u0002', 'B')).toBeNull()
@@ -79,6 +92,39 @@ describe('message record decoder', () => {
     const badLength = Buffer.from(one)
     badLength.writeInt16BE(8, 102 - 9)
     expect(decodeMessage(badLength)).toBeNull()
+  })
+
+  it('reads the hosts of each record when records from different hosts alternate', () => {
+    const a = Buffer.from(STORED_RECORD_HEX, 'hex')
+    const b = Buffer.from(a)
+    // Born host at 48..55, store host after the 8-byte store timestamp at 64..71.
+    encodeHost('192.168.7.9', 4000).copy(b, 48)
+    encodeHost('10.0.0.2', 10912).copy(b, 64)
+    const ms = decodeMessages(Buffer.concat([a, b, a, b]))
+    expect(ms.map((m) => m.storeHost)).toEqual([
+      '127.0.0.1:10911',
+      '10.0.0.2:10912',
+      '127.0.0.1:10911',
+      '10.0.0.2:10912',
+    ])
+    expect(ms.map((m) => m.bornHost)).toEqual([
+      '10.1.2.3:50001',
+      '192.168.7.9:4000',
+      '10.1.2.3:50001',
+      '192.168.7.9:4000',
+    ])
+    expect(ms[1]!.msgId).toBe(createMessageId(encodeHost('10.0.0.2', 10912), 2 ** 32))
+    expect(ms[2]!.msgId).toBe('7F00000100002A9F0000000100000000')
+  })
+
+  it('copies bodies unless told it may take views', () => {
+    const buf = Buffer.from(STORED_RECORD_HEX, 'hex')
+    const copied = decodeMessage(buf)!
+    const viewed = decodeMessage(buf, 0, { copyBody: false })!
+    expect([copied.body.toString(), viewed.body.toString()]).toEqual(['hi', 'hi'])
+    // Overwrite the body in the source: the view sees it, the copy does not.
+    buf.write('yo', buf.indexOf('hi', 79))
+    expect([copied.body.toString(), viewed.body.toString()]).toEqual(['hi', 'yo'])
   })
 })
 
@@ -125,11 +171,20 @@ describe('java hash and topic rules', () => {
 
 describe('takeProperty', () => {
   it('removes every entry of the name and returns its last value', () => {
-    expect(takeProperty('A\u00011\u0002WAIT\u0001true\u0002B\u00012', 'WAIT')).toEqual({ value: 'true', rest: 'A\u00011\u0002B\u00012' })
+    expect(takeProperty('A\u00011\u0002WAIT\u0001true\u0002B\u00012', 'WAIT')).toEqual({
+      value: 'true',
+      rest: 'A\u00011\u0002B\u00012',
+    })
     expect(takeProperty('WAIT\u0001false', 'WAIT')).toEqual({ value: 'false', rest: '' })
-    expect(takeProperty('WAIT\u0001a\u0002X\u00011\u0002WAIT\u0001b\u0002', 'WAIT')).toEqual({ value: 'b', rest: 'X\u00011\u0002' })
+    expect(takeProperty('WAIT\u0001a\u0002X\u00011\u0002WAIT\u0001b\u0002', 'WAIT')).toEqual({
+      value: 'b',
+      rest: 'X\u00011\u0002',
+    })
     // Only whole names at an entry's start count: NOWAIT and a value containing "WAIT\u0001" are kept.
-    expect(takeProperty('NOWAIT\u0001x\u0002K\u0001WAIT\u0001y', 'WAIT')).toEqual({ value: null, rest: 'NOWAIT\u0001x\u0002K\u0001WAIT\u0001y' })
+    expect(takeProperty('NOWAIT\u0001x\u0002K\u0001WAIT\u0001y', 'WAIT')).toEqual({
+      value: null,
+      rest: 'NOWAIT\u0001x\u0002K\u0001WAIT\u0001y',
+    })
     expect(takeProperty('A\u00011', 'WAIT')).toEqual({ value: null, rest: 'A\u00011' })
   })
 })

@@ -1,7 +1,7 @@
 import { inflateSync } from 'node:zlib'
 
 import type { MessageExt } from './message-ext.js'
-import { createMessageId } from './message-id.js'
+import { createMessageIdFromPrefix, messageIdPrefix } from './message-id.js'
 import { string2messageProperties } from './message-properties.js'
 import { MessageSysFlag } from './message-sys-flag.js'
 import { decodeHost } from './socket-address.js'
@@ -36,8 +36,17 @@ export const POS_BORN_HOST = 48
 export const RECORD_FIXED_BYTES_V4 = 91
 
 /** The length of a record with these variable parts. */
-export function recordLength(bodyBytes: number, topicBytes: number, propsBytes: number, bornV6: boolean, storeV6: boolean, v2: boolean): number {
-  return RECORD_FIXED_BYTES_V4 + bodyBytes + topicBytes + propsBytes + (bornV6 ? 12 : 0) + (storeV6 ? 12 : 0) + (v2 ? 1 : 0)
+export function recordLength(
+  bodyBytes: number,
+  topicBytes: number,
+  propsBytes: number,
+  bornV6: boolean,
+  storeV6: boolean,
+  v2: boolean,
+): number {
+  return (
+    RECORD_FIXED_BYTES_V4 + bodyBytes + topicBytes + propsBytes + (bornV6 ? 12 : 0) + (storeV6 ? 12 : 0) + (v2 ? 1 : 0)
+  )
 }
 
 function readLong(b: Buffer, pos: number): number {
@@ -47,6 +56,41 @@ function readLong(b: Buffer, pos: number): number {
 export interface DecodeOptions {
   /** Inflate zlib-compressed bodies (sysflag COMPRESSED), as a consumer sees them. Default true. */
   decompressBody?: boolean
+  /**
+   * Copy the body out of `b` (default true). A client decoding a pull response it owns can take views instead:
+   * the response buffer is never reused, only kept alive by the messages. Store buffers must be copied.
+   */
+  copyBody?: boolean
+}
+
+/**
+ * The last IPv4 store host seen and its strings: a pull response's records nearly always share one store host,
+ * and usually one born host, so their `ip:port` text and message-id prefix are built once, not per record.
+ */
+const hostCache = { ip: -1, port: -1, text: '', idPrefix: '' }
+const bornCache = { ip: -1, port: -1, text: '' }
+
+function cachedStoreHost(b: Buffer, p: number): { text: string; idPrefix: string } {
+  const ip = b.readUInt32BE(p)
+  const port = b.readInt32BE(p + 4)
+  if (ip !== hostCache.ip || port !== hostCache.port) {
+    hostCache.ip = ip
+    hostCache.port = port
+    hostCache.text = decodeHost(b, p, false)
+    hostCache.idPrefix = messageIdPrefix(b.subarray(p, p + 8))
+  }
+  return hostCache
+}
+
+function cachedBornHost(b: Buffer, p: number): string {
+  const ip = b.readUInt32BE(p)
+  const port = b.readInt32BE(p + 4)
+  if (ip !== bornCache.ip || port !== bornCache.port) {
+    bornCache.ip = ip
+    bornCache.port = port
+    bornCache.text = decodeHost(b, p, false)
+  }
+  return bornCache.text
 }
 
 /**
@@ -66,21 +110,29 @@ export function decodeMessage(b: Buffer, pos = 0, options: DecodeOptions = {}): 
   const bornV6 = (sysFlag & MessageSysFlag.BORNHOST_V6_FLAG) !== 0
   const storeV6 = (sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6_FLAG) !== 0
   let p = pos + POS_BORN_HOST
-  const bornHost = decodeHost(b, p, bornV6)
+  const bornHost = bornV6 ? decodeHost(b, p, true) : cachedBornHost(b, p)
   p += bornV6 ? 20 : 8
   const storeTimestamp = readLong(b, p)
   p += 8
-  const storeHostLen = storeV6 ? 20 : 8
-  const storeHostBytes = b.subarray(p, p + storeHostLen)
-  const storeHost = decodeHost(b, p, storeV6)
-  p += storeHostLen
+  let storeHost: string
+  let idPrefix: string
+  if (storeV6) {
+    storeHost = decodeHost(b, p, true)
+    idPrefix = messageIdPrefix(b.subarray(p, p + 20))
+    p += 20
+  } else {
+    const cached = cachedStoreHost(b, p)
+    storeHost = cached.text
+    idPrefix = cached.idPrefix
+    p += 8
+  }
   const reconsumeTimes = b.readInt32BE(p)
   const preparedTransactionOffset = readLong(b, p + 4)
   p += 12
   const bodyLen = b.readInt32BE(p)
   p += 4
   if (bodyLen < 0 || p + bodyLen > end) return null
-  let body = Buffer.from(b.subarray(p, p + bodyLen))
+  let body = options.copyBody === false ? b.subarray(p, p + bodyLen) : Buffer.from(b.subarray(p, p + bodyLen))
   p += bodyLen
   let topicLen: number
   if (magic === MESSAGE_MAGIC_CODE) {
@@ -114,7 +166,7 @@ export function decodeMessage(b: Buffer, pos = 0, options: DecodeOptions = {}): 
     bornHost,
     storeTimestamp,
     storeHost,
-    msgId: createMessageId(storeHostBytes, commitLogOffset),
+    msgId: createMessageIdFromPrefix(idPrefix, commitLogOffset),
     commitLogOffset,
     bodyCRC: b.readInt32BE(pos + POS_BODY_CRC),
     reconsumeTimes,
