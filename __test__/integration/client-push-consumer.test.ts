@@ -294,6 +294,20 @@ describe('client: push consumer against a real broker', () => {
     expect(got.sort()).toEqual(ids.map((_, i) => `after${i}`).sort())
   }, 30_000)
 
+  it('picks up a topic subscribed while running', async () => {
+    const got: string[] = []
+    const k = consumer('GL', 'TopicL1')
+    k.registerMessageListener((msgs) => {
+      for (const m of msgs) got.push(`${m.topic}:${m.body.toString()}`)
+      return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
+    })
+    await k.start()
+    await produce('TopicL2', 2)
+    k.subscribe('TopicL2', '*')
+    await waitFor(() => got.length === 2, { timeoutMs: 15_000, what: 'messages of the new subscription' })
+    expect(got.sort()).toEqual(['TopicL2:m0', 'TopicL2:m1'])
+  })
+
   it('is an async iterable with back-pressure', async () => {
     const ids = await produce('TopicI', 10)
     const k = consumer('GI', 'TopicI', '*', { consumeThreadMin: 2, consumeThreadMax: 2 })

@@ -92,16 +92,21 @@ export const DEFAULT_RETRY_RESPONSE_CODES: readonly number[] = [
   1500, // GO_AWAY
 ]
 
-/** Why a producer group is refused, or `null`. */
-export function producerGroupProblem(group: string): string | null {
+/** Why a group name is refused, or `null` (`Validators.checkGroup`): blank, too long, or other characters. */
+export function groupNameProblem(group: string): string | null {
   if (group.trim().length === 0) return 'the specified group is blank'
   if (group.length > GROUP_NAME_MAX_LENGTH)
     return `the specified group is longer than ${GROUP_NAME_MAX_LENGTH} characters`
   if (!GROUP_CHARS.test(group))
     return `the specified group [${group}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$`
+  return null
+}
+
+/** Why a producer group is refused, or `null`. */
+export function producerGroupProblem(group: string): string | null {
   if (group === DEFAULT_PRODUCER_GROUP)
     return `producerGroup cannot be ${DEFAULT_PRODUCER_GROUP}, please specify another one`
-  return null
+  return groupNameProblem(group)
 }
 
 /** `;`-separated name server list → addresses, blanks dropped. */

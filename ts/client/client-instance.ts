@@ -261,6 +261,18 @@ export class MQClientInstance {
     await Promise.all(sends)
   }
 
+  /**
+   * After `subscribe()` on a running consumer (client.md §1.4): the topic's route, a heartbeat carrying the new
+   * subscription, then a rebalance. Runs in the background; a failed route lookup is retried by the periodic
+   * refresh.
+   */
+  afterSubscribe(topic: string): void {
+    void this.updateTopicRoute(topic)
+      .catch((err: unknown) => this.log.warn({ topic, err }, 'route lookup of a new subscription failed'))
+      .then(() => this.sendHeartbeatToAllBrokers())
+      .then(() => this.rebalanceImmediately())
+  }
+
   /** Wakes the rebalance loop (client.md §1.3), still at most once per second. */
   rebalanceImmediately(): void {
     if (this.stopped || !this.started) return

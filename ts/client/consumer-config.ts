@@ -4,7 +4,7 @@
  */
 import { ConfigError } from '../common/errors.js'
 import type { MessageModel } from '../remoting/protocol/heartbeat.js'
-import { GROUP_NAME_MAX_LENGTH, positive, resolveClientRuntimeConfig, type ClientOptions } from './client-config.js'
+import { groupNameProblem, positive, resolveClientRuntimeConfig, type ClientOptions } from './client-config.js'
 import type { ClientRuntimeConfig } from './client-instance.js'
 import { allocateAveragely, type AllocateStrategy } from './allocate-strategy.js'
 import type { OffsetStore } from './offset-store.js'
@@ -17,7 +17,6 @@ export const ConsumeFromWhere = {
 export type ConsumeFromWhere = (typeof ConsumeFromWhere)[keyof typeof ConsumeFromWhere]
 
 export const DEFAULT_CONSUMER_GROUP = 'DEFAULT_CONSUMER'
-const GROUP_CHARS = /^[%|a-zA-Z0-9_-]+$/
 const MIB = 1024 * 1024
 
 /** Options both consumers share. */
@@ -91,14 +90,9 @@ export interface ResolvedPushConsumerConfig extends ResolvedConsumerConfig {
 
 /** Why a consumer group is refused, or `null` (`Validators.checkGroup` and the DEFAULT_CONSUMER rule). */
 export function consumerGroupProblem(group: string): string | null {
-  if (group.trim().length === 0) return 'the specified group is blank'
-  if (group.length > GROUP_NAME_MAX_LENGTH)
-    return `the specified group is longer than ${GROUP_NAME_MAX_LENGTH} characters`
-  if (!GROUP_CHARS.test(group))
-    return `the specified group [${group}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$`
   if (group === DEFAULT_CONSUMER_GROUP)
     return `consumerGroup can not equal ${DEFAULT_CONSUMER_GROUP}, please specify another one`
-  return null
+  return groupNameProblem(group)
 }
 
 /** `yyyyMMddHHmmss` in local time → ms since the epoch; NaN when it does not parse (`UtilAll.parseDate`). */

@@ -233,11 +233,7 @@ export class LitePullConsumer implements ConsumerInner {
     this.subscriptions.set(topic, { expression, type })
     if (this.state === 'running') {
       this.rebalance.subscriptionInner.set(topic, buildSubscriptionData(topic, expression, type))
-      void this.instance
-        .updateTopicRoute(topic)
-        .catch((err: unknown) => this.log.warn({ topic, err }, 'route lookup of a new subscription failed'))
-        .then(() => this.instance.sendHeartbeatToAllBrokers())
-        .then(() => this.instance.rebalanceImmediately())
+      this.instance.afterSubscribe(topic)
     }
   }
 

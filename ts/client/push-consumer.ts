@@ -106,11 +106,7 @@ export class PushConsumer implements ConsumerInner {
     this.subscriptions.set(topic, { expression, type })
     if (this.state === 'running') {
       this.rebalance.subscriptionInner.set(topic, sub)
-      void this.instance
-        .updateTopicRoute(topic)
-        .catch((err: unknown) => this.log.warn({ topic, err }, 'route lookup of a new subscription failed'))
-        .then(() => this.instance.sendHeartbeatToAllBrokers())
-        .then(() => this.instance.rebalanceImmediately())
+      this.instance.afterSubscribe(topic)
     }
   }
 
