@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterEach, describe, expect, it } from 'vitest'
@@ -32,6 +32,20 @@ function startFerrymq(args: string[], env: NodeJS.ProcessEnv = {}): Started {
   return { child, stdout, stderr, exited }
 }
 
+/** The local addresses TCP sockets listen on at `port` (IPv4 only, from /proc/net/tcp). */
+function listenAddresses(port: number): string[] {
+  const out: string[] = []
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const [local, , state] = line.trim().split(/\s+/).slice(1, 4)
+    if (local === undefined || state !== '0A') continue // 0A: LISTEN
+    const [hexIp, hexPort] = local.split(':') as [string, string]
+    if (Number.parseInt(hexPort, 16) !== port) continue
+    const b = Buffer.from(hexIp, 'hex').reverse()
+    out.push(`${b[0]}.${b[1]}.${b[2]}.${b[3]}`)
+  }
+  return out
+}
+
 describe('ferrymq start', () => {
   let dir: TempDir
   const children: ChildProcess[] = []
@@ -46,7 +60,21 @@ describe('ferrymq start', () => {
     dir = tempDir()
     const conf = join(dir.path, 'broker.conf')
     writeFileSync(conf, 'brokerName=broker-cli\nflushDiskType=SYNC_FLUSH\nmappedFileSizeCommitLog=1048576\n')
-    const args = ['start', '--data-dir', dir.path, '--namesrv-port', '0', '--broker-port', '0', '--admin-port', '0', '-c', conf]
+    const args = [
+      'start',
+      '--data-dir',
+      dir.path,
+      '--namesrv-port',
+      '0',
+      '--broker-port',
+      '0',
+      '--admin-port',
+      '0',
+      '--bind-address',
+      '127.0.0.1',
+      '-c',
+      conf,
+    ]
     const first = startFerrymq(args)
     children.push(first.child)
     const lines = await waitFor(() => first.stdout.some((l) => l.includes('admin API at')) && first.stdout, {
@@ -57,9 +85,16 @@ describe('ferrymq start', () => {
     const brokerAddr = /listening at (\S+),/.exec(lines.join('\n'))![1]!
     const adminUrl = /admin API at (\S+)/.exec(lines.join('\n'))![1]!
     expect(lines.join('\n')).toContain('broker broker-cli (cluster DefaultCluster)')
+    // --bind-address: both ports listen on loopback only, and the broker tells clients that address.
+    expect(brokerAddr.startsWith('127.0.0.1:')).toBe(true)
+    const brokerPort = Number(brokerAddr.split(':')[1])
+    expect(listenAddresses(nsPort)).toEqual(['127.0.0.1'])
+    expect(listenAddresses(brokerPort)).toEqual(['127.0.0.1'])
 
     await waitFor(
-      async () => (await request(client, `127.0.0.1:${nsPort}`, RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic: 'TBW102' })).code === 0,
+      async () =>
+        (await request(client, `127.0.0.1:${nsPort}`, RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic: 'TBW102' })).code ===
+        0,
       { what: 'the broker registered with the name server' },
     )
     const sent = await send(client, brokerAddr, { topic: 'CliTopic', body: Buffer.from('kept') })
@@ -79,7 +114,9 @@ describe('ferrymq start', () => {
       timeoutMs: 30_000,
     })
     const addr2 = /listening at (\S+),/.exec(again.join('\n'))![1]!
-    const opened = second.stderr.map((l) => JSON.parse(l) as { msg?: string; lastExitOk?: boolean }).find((l) => l.msg === 'store opened')
+    const opened = second.stderr
+      .map((l) => JSON.parse(l) as { msg?: string; lastExitOk?: boolean })
+      .find((l) => l.msg === 'store opened')
     expect(opened?.lastExitOk).toBe(true)
     const got = await pull(client, addr2, { group: 'G', topic: 'CliTopic', offset: 0 })
     expect(decodeMessages(got.body!)[0]!.body.toString()).toBe('kept')

@@ -213,6 +213,9 @@ function makeTarget(flushDiskType) {
         String(ports.broker),
         '--admin-port',
         String(ports.admin),
+        // Loopback only, as the harness requires (name server and broker ports; the admin API via ADMIN_HOST).
+        '--bind-address',
+        HOST,
       ]
       const srv = proc.spawnServer(process.execPath, args, { env, cwd: ctx.dataDir, logFile: ctx.logFile })
       try {

@@ -22,7 +22,10 @@ type Spec = ConfigKeySpec & { default: ConfigValue }
 
 /** Broker keys, each with its default. Comments name what RocketMQ does with it. */
 export const BROKER_CONFIG_KEYS = {
-  /** Address clients reach this broker at; stored in every record and offset msgId. Empty: the first non-loopback IPv4. */
+  /**
+   * Address clients reach this broker at; stored in every record and offset msgId. Empty: `bindAddress` when that
+   * is one address, else the first non-loopback IPv4.
+   */
   brokerIP1: { kind: 'string', default: '' },
   brokerName: { kind: 'string', default: 'broker-a' },
   brokerClusterName: { kind: 'string', default: 'DefaultCluster' },
@@ -34,6 +37,8 @@ export const BROKER_CONFIG_KEYS = {
   /** Name servers, `host:port;host:port`. */
   namesrvAddr: { kind: 'string', default: '' },
   listenPort: { kind: 'int', default: 10911, min: 0, max: 65535 },
+  /** Local address the broker's ports listen on (`bindAddress`); empty: every interface. */
+  bindAddress: { kind: 'string', default: '' },
   /** Also listen on `listenPort − 2`, the "VIP channel" older Java clients use. */
   fastListenPortEnable: { kind: 'bool', default: true },
   serverChannelMaxIdleTimeSeconds: { kind: 'int', default: 120, min: 0 },
@@ -187,7 +192,11 @@ export function loadBrokerConfig(options: LoadBrokerConfigOptions): LoadedBroker
   const broker = brokerConfig as BrokerConfig
   if (!storeConfig.storePathRootDir) storeConfig.storePathRootDir = options.defaultStorePath
   storeConfig.storePathRootDir = resolve(String(storeConfig.storePathRootDir))
-  if (broker.brokerIP1 === '') broker.brokerIP1 = localAddress()
+  if (broker.brokerIP1 === '') {
+    // Bound to one address: that is where clients reach us; otherwise the first non-loopback IPv4.
+    const bound = broker.bindAddress
+    broker.brokerIP1 = bound !== '' && bound !== '0.0.0.0' && bound !== '::' ? bound : localAddress()
+  }
   validate(broker)
   return { brokerConfig: broker, storeConfig: storeConfig as unknown as MessageStoreConfig, unknownKeys: unknown }
 }

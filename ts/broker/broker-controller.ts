@@ -246,7 +246,14 @@ export class BrokerController implements BrokerContext {
     for (const hook of this.extraHooks) this.dispatcher.registerRPCHook(hook)
     const tls = this.tlsOptions()
     const main = new RemotingServer(
-      { port: c.listenPort, frameBytesMax: undefined, idleTimeMs: c.serverChannelMaxIdleTimeSeconds * 1000, tls, logger: this.logger },
+      {
+        port: c.listenPort,
+        host: c.bindAddress || undefined,
+        frameBytesMax: undefined,
+        idleTimeMs: c.serverChannelMaxIdleTimeSeconds * 1000,
+        tls,
+        logger: this.logger,
+      },
       this.dispatcher,
     )
     this.servers.push(main)
@@ -254,7 +261,13 @@ export class BrokerController implements BrokerContext {
     this.listenPorts = [port]
     if (c.fastListenPortEnable) {
       const vip = new RemotingServer(
-        { port: c.listenPort === 0 ? 0 : port - 2, idleTimeMs: c.serverChannelMaxIdleTimeSeconds * 1000, tls, logger: this.logger },
+        {
+          port: c.listenPort === 0 ? 0 : port - 2,
+          host: c.bindAddress || undefined,
+          idleTimeMs: c.serverChannelMaxIdleTimeSeconds * 1000,
+          tls,
+          logger: this.logger,
+        },
         this.dispatcher,
       )
       this.servers.push(vip)

@@ -2,8 +2,8 @@
 /**
  * The `ferrymq` command.
  *
- *   ferrymq start   [--data-dir D] [--namesrv-port P] [--broker-port P] [--admin-port P] [-c broker.conf]
- *   ferrymq namesrv [--data-dir D] [--namesrv-port P]
+ *   ferrymq start   [--data-dir D] [--namesrv-port P] [--broker-port P] [--admin-port P] [--bind-address A] [-c broker.conf]
+ *   ferrymq namesrv [--data-dir D] [--namesrv-port P] [--bind-address A]
  *   ferrymq broker  [--data-dir D] [--broker-port P] [--admin-port P] [-n namesrv:9876] [-c broker.conf]
  *   ferrymq version
  *   ferrymq store inspect --data-dir <dir> [--json]   open (and recover) a store, print what is in it, close it
@@ -19,8 +19,8 @@ import { ADMIN_COMMAND_GROUPS, ADMIN_USAGE, runAdminCommand } from './admin-comm
 import { createLogger, runServer, type ServerRole } from './run-server.js'
 
 const USAGE = `usage:
-  ferrymq start   [--data-dir D] [--namesrv-port P] [--broker-port P] [--admin-port P] [-c broker.conf]
-  ferrymq namesrv [--data-dir D] [--namesrv-port P]
+  ferrymq start   [--data-dir D] [--namesrv-port P] [--broker-port P] [--admin-port P] [--bind-address A] [-c broker.conf]
+  ferrymq namesrv [--data-dir D] [--namesrv-port P] [--bind-address A]
   ferrymq broker  [--data-dir D] [--broker-port P] [--admin-port P] [-n host:port;host:port] [-c broker.conf]
   ferrymq version
   ferrymq store inspect --data-dir <dir> [--json]

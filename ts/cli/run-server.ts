@@ -24,6 +24,7 @@ const OPTIONS = {
   'namesrv-port': { type: 'string' },
   'broker-port': { type: 'string' },
   'admin-port': { type: 'string' },
+  'bind-address': { type: 'string' },
   'namesrv-addr': { type: 'string', short: 'n' },
   config: { type: 'string', short: 'c' },
 } as const
@@ -58,14 +59,21 @@ export async function runServer(role: ServerRole, argv: string[], log: Logger, p
   }
   try {
     let namesrvAddr = values['namesrv-addr']
+    // One listen address for the name server and the broker: the flag, else FERRYMQ_BIND_ADDRESS (the broker's
+    // `bindAddress`), else every interface.
+    const bindAddress = values['bind-address'] ?? process.env.FERRYMQ_BIND_ADDRESS
     if (role !== 'broker') {
       running.namesrv = await NamesrvController.start(
-        { listenPort: port(values['namesrv-port'], 'namesrv-port') ?? 9876, kvConfigPath: join(dataDir, 'namesrv', 'kvConfig.json') },
+        {
+          listenPort: port(values['namesrv-port'], 'namesrv-port') ?? 9876,
+          bindAddress: bindAddress || undefined,
+          kvConfigPath: join(dataDir, 'namesrv', 'kvConfig.json'),
+        },
         { logger: log },
       )
       const nsPort = running.namesrv.port()
-      print(`name server listening on port ${nsPort}`)
-      namesrvAddr ??= `127.0.0.1:${nsPort}`
+      print(`name server listening on port ${nsPort}${bindAddress ? ` at ${bindAddress}` : ''}`)
+      namesrvAddr ??= `${bindAddress && bindAddress !== '0.0.0.0' && bindAddress !== '::' ? bindAddress : '127.0.0.1'}:${nsPort}`
     }
     if (role !== 'namesrv') {
       const loaded = loadBrokerConfig({
@@ -75,6 +83,7 @@ export async function runServer(role: ServerRole, argv: string[], log: Logger, p
         overrides: {
           listenPort: port(values['broker-port'], 'broker-port'),
           adminPort: port(values['admin-port'], 'admin-port'),
+          bindAddress: values['bind-address'],
           namesrvAddr,
         },
       })
