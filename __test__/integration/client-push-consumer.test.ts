@@ -13,7 +13,10 @@ import { Producer } from '../../ts/client/producer.js'
 import type { ReceivedMessage } from '../../ts/client/pull-api-wrapper.js'
 import { PushConsumer } from '../../ts/client/push-consumer.js'
 import { MessageConst } from '../../ts/common/message/message-const.js'
+import { RequestCode } from '../../ts/common/request-code.js'
+import { ResponseCode } from '../../ts/common/response-code.js'
 import { messageQueueKey } from '../../ts/remoting/protocol/message-queue.js'
+import { request } from '../helpers/broker-requests.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -307,6 +310,30 @@ describe('client: push consumer against a real broker', () => {
     await waitFor(() => got.length === 2, { timeoutMs: 15_000, what: 'messages of the new subscription' })
     expect(got.sort()).toEqual(['TopicL2:m0', 'TopicL2:m1'])
   })
+
+  it('follows a broker-initiated offset reset (RESET_CONSUMER_CLIENT_OFFSET) and consumes again from there', async () => {
+    await produce('TopicZ', 6)
+    const bodies: string[] = []
+    const k = consumer('GZ', 'TopicZ')
+    k.registerMessageListener((msgs) => {
+      for (const m of msgs) bodies.push(m.body.toString())
+      return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
+    })
+    await k.start()
+    await waitFor(() => bodies.length === 6, { what: 'the first six' })
+    await k.persistConsumerOffset()
+    // Reset to the start of time, forced: every queue goes back to its min offset (0).
+    const r = await request(c.client, c.brokerAddr, RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, {
+      topic: 'TopicZ',
+      group: 'GZ',
+      timestamp: 0,
+      isForce: true,
+    })
+    expect(r.code).toBe(ResponseCode.SUCCESS)
+    // The client waits 10 s (as RocketMQ does) before it applies the new offsets and pulls again.
+    await waitFor(() => bodies.length === 12, { timeoutMs: 25_000, what: 'the six again after the reset' })
+    expect(bodies.slice(6).sort()).toEqual(bodies.slice(0, 6).sort())
+  }, 40_000)
 
   it('is an async iterable with back-pressure', async () => {
     const ids = await produce('TopicI', 10)
