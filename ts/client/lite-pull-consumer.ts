@@ -498,6 +498,13 @@ export class LitePullConsumer implements ConsumerInner {
   private schedulePull(a: Assigned, delayMs: number): void {
     if (this.state !== 'running') return
     const generation = a.generation
+    if (delayMs === 0) {
+      // At once, but after the current callback: a 0 ms timer waits at least 1 ms, one per pull round trip.
+      setImmediate(() => {
+        if (a.generation === generation) this.limiter.submit(() => this.pullOnce(a, generation))
+      })
+      return
+    }
     const t = setTimeout(() => {
       this.timers.delete(t)
       if (a.generation !== generation) return
