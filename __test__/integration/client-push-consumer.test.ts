@@ -16,6 +16,7 @@ import { MessageConst } from '../../ts/common/message/message-const.js'
 import { RequestCode } from '../../ts/common/request-code.js'
 import { ResponseCode } from '../../ts/common/response-code.js'
 import { messageQueueKey } from '../../ts/remoting/protocol/message-queue.js'
+import { SerializeType, type RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { request } from '../helpers/broker-requests.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
 import { tempDir } from '../helpers/temp-dir.js'
@@ -334,6 +335,38 @@ describe('client: push consumer against a real broker', () => {
     await waitFor(() => bodies.length === 12, { timeoutMs: 25_000, what: 'the six again after the reset' })
     expect(bodies.slice(6).sort()).toEqual(bodies.slice(0, 6).sort())
   }, 40_000)
+
+  it('works end to end with ROCKETMQ binary headers', async () => {
+    const seen = new Set<number>()
+    const hook = {
+      doBeforeRequest: (_a: string, r: RemotingCommand) => void seen.add(r.serializeType),
+      doAfterResponse: () => {},
+    }
+    const p = new Producer({
+      producerGroup: 'PGB',
+      namesrvAddr: c.namesrvAddr,
+      serializeType: 'ROCKETMQ',
+      rpcHooks: [hook],
+    })
+    await p.start()
+    try {
+      const ids: string[] = []
+      for (let i = 0; i < 5; i++)
+        ids.push((await p.send(new Message({ topic: 'TopicBin', body: `b${i}`, tags: 'T' }))).msgId)
+      const got: string[] = []
+      const k = consumer('GBIN', 'TopicBin', 'T', { serializeType: 'ROCKETMQ', rpcHooks: [hook] })
+      k.registerMessageListener((msgs) => {
+        for (const m of msgs) got.push(m.msgId)
+        return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
+      })
+      await k.start()
+      await waitFor(() => got.length === 5, { what: 'five messages over binary headers' })
+      expect(got.sort()).toEqual(ids.sort())
+      expect([...seen]).toEqual([SerializeType.ROCKETMQ])
+    } finally {
+      await p.shutdown()
+    }
+  })
 
   it('is an async iterable with back-pressure', async () => {
     const ids = await produce('TopicI', 10)

@@ -266,6 +266,8 @@ class FerrymqClient {
       producerGroup: PRODUCER_GROUP,
       namesrvAddr: endpoint.namesrvAddr,
       defaultTopicQueueNums: 1,
+      // FERRYMQ_RACE_SERIALIZE=ROCKETMQ: binary request headers instead of the Java client's default JSON.
+      serializeType: process.env.FERRYMQ_RACE_SERIALIZE === 'ROCKETMQ' ? 'ROCKETMQ' : 'JSON',
     })
     // Admin and pull requests go over their own connection, as a consumer's would.
     this.remoting = new sdk.RemotingClient({})

@@ -9,6 +9,7 @@ import type { Logger } from '../common/logger.js'
 import { noopLogger } from '../common/logger.js'
 import { MixAll } from '../common/mix-all.js'
 import { ResponseCode } from '../common/response-code.js'
+import { SerializeType } from '../remoting/remoting-command.js'
 import type { RPCHook } from '../remoting/rpc-hook.js'
 import type { ClientRuntimeConfig } from './client-instance.js'
 import { localAddress } from './message-client-id.js'
@@ -29,6 +30,11 @@ export interface ClientOptions {
   mqClientApiTimeout?: number
   /** Hooks run before every request and after every response (e.g. `AclClientRPCHook`). */
   rpcHooks?: RPCHook[]
+  /**
+   * Request header serialization (`rocketmq.serialize.type`): `JSON` (default, as the Java client) or `ROCKETMQ`,
+   * the binary form every RocketMQ 4.x/5.x broker also reads; it costs the client less CPU per request.
+   */
+  serializeType?: 'JSON' | 'ROCKETMQ'
   logger?: Logger
 }
 
@@ -123,6 +129,12 @@ export function positive(name: string, v: number, min = 1): number {
   return v
 }
 
+function serializeTypeOption(v: ClientOptions['serializeType']): SerializeType {
+  if (v === undefined || v === 'JSON') return SerializeType.JSON
+  if (v === 'ROCKETMQ') return SerializeType.ROCKETMQ
+  throw new ConfigError('RMQ_ERR_CONFIG', `serializeType must be JSON or ROCKETMQ, got ${String(v)}`)
+}
+
 /** The runtime part of the options, checked (client.md §1.2 defaults). */
 export function resolveClientRuntimeConfig(o: ClientOptions): ClientRuntimeConfig {
   const namesrvAddrs = parseNamesrvAddr(o.namesrvAddr ?? process.env.NAMESRV_ADDR ?? '')
@@ -143,6 +155,7 @@ export function resolveClientRuntimeConfig(o: ClientOptions): ClientRuntimeConfi
     ),
     mqClientApiTimeout: positive('mqClientApiTimeout', o.mqClientApiTimeout ?? 3000),
     rpcHooks: o.rpcHooks ?? [],
+    serializeType: serializeTypeOption(o.serializeType),
     logger: o.logger ?? noopLogger,
   }
 }

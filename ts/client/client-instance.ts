@@ -14,7 +14,7 @@ import type { ConsumerData, HeartbeatData } from '../remoting/protocol/heartbeat
 import { messageQueueFromJson, type MessageQueue } from '../remoting/protocol/message-queue.js'
 import type { TopicRouteData } from '../remoting/protocol/route.js'
 import { RemotingClient } from '../remoting/remoting-client.js'
-import { RemotingCommand } from '../remoting/remoting-command.js'
+import { RemotingCommand, type SerializeType } from '../remoting/remoting-command.js'
 import type { RPCHook } from '../remoting/rpc-hook.js'
 import { MQClientError } from './client-error.js'
 import { MQClientAPI } from './mq-client-api.js'
@@ -31,6 +31,8 @@ export interface ClientRuntimeConfig {
   /** Timeout of the runtime's own requests, ms (`mqClientApiTimeout`). */
   mqClientApiTimeout: number
   rpcHooks: readonly RPCHook[]
+  /** Header serialization of every request. */
+  serializeType: SerializeType
   logger: Logger
 }
 
@@ -95,7 +97,7 @@ export class MQClientInstance {
     readonly config: ClientRuntimeConfig,
   ) {
     this.log = config.logger.child({ component: 'client-instance', clientId })
-    this.remoting = new RemotingClient({ logger: this.log })
+    this.remoting = new RemotingClient({ logger: this.log, serializeType: config.serializeType })
     for (const hook of config.rpcHooks) this.remoting.registerRPCHook(hook)
     this.api = new MQClientAPI(this.remoting, config.namesrvAddrs)
     this.remoting.registerProcessor(RequestCode.NOTIFY_CONSUMER_IDS_CHANGED, {

@@ -10,7 +10,7 @@ import { RemotingError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import { noopLogger } from '../common/logger.js'
 import { RemotingChannel } from './remoting-channel.js'
-import type { RemotingCommand } from './remoting-command.js'
+import type { RemotingCommand, SerializeType } from './remoting-command.js'
 import { RequestDispatcher, type RequestProcessor } from './request-dispatcher.js'
 import { RequestExecutor } from './request-executor.js'
 import type { RPCHook } from './rpc-hook.js'
@@ -24,6 +24,11 @@ export interface RemotingClientOptions {
   tls?: tls.ConnectionOptions
   /** Close a connection when a request on it times out, as the Java client does (`clientCloseSocketIfTimeout`). */
   closeSocketIfTimeout?: boolean
+  /**
+   * Header serialization of every request sent (`rocketmq.serialize.type`); the server answers in the same one.
+   * Unset: each request keeps its own (JSON unless its creator chose otherwise).
+   */
+  serializeType?: SerializeType
   logger?: Logger
 }
 
@@ -179,6 +184,8 @@ export class RemotingClient {
   }
 
   private beforeRequest(addr: string, request: RemotingCommand): void {
+    const serializeType = this.options.serializeType
+    if (serializeType !== undefined) request.serializeType = serializeType
     for (const hook of this.hooks) hook.doBeforeRequest(addr, request)
   }
 
