@@ -248,6 +248,12 @@ impl Store {
     let commit_log_dir = config.commit_log_dir();
     std::fs::create_dir_all(&commit_log_dir).map_err(|e| StoreError::io("create", &commit_log_dir, e))?;
     let commit_log = MappedFileQueue::load(&commit_log_dir, config.mapped_file_size_commit_log as usize)?;
+    // The segment written next after a restart gets the advice new segments get (see `SegmentAdvice`).
+    if SegmentAdvice::for_store(config.data_read_ahead_enable, config.flush_sync) == SegmentAdvice::Random {
+      if let Some(last) = commit_log.last() {
+        last.advise_random();
+      }
+    }
     let queues = QueueRegistry::load(&config.consume_queue_dir(), config.mapped_file_size_consume_queue as usize)?;
     let checkpoint = Checkpoint::load(&root.join("checkpoint"))?;
     let index = if config.message_index_enable {
