@@ -6,6 +6,9 @@ import { Message } from '../../ts/client/message.js'
 import { Producer } from '../../ts/client/producer.js'
 import type { ReceivedMessage } from '../../ts/client/pull-api-wrapper.js'
 import type { MessageQueue } from '../../ts/remoting/protocol/message-queue.js'
+import { RequestCode } from '../../ts/common/request-code.js'
+import { ResponseCode } from '../../ts/common/response-code.js'
+import { request } from '../helpers/broker-requests.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
 import { waitFor } from '../helpers/wait-for.js'
 
@@ -152,6 +155,27 @@ describe('client: lite pull consumer against a real broker', () => {
     k.resume([q0])
     const later = await pollUntil(k, 1)
     expect(later[0]!.body.toString()).toBe('later')
+  })
+
+  it('tells a topic listener the queue set, and again when it changes', async () => {
+    await produceToQueue('LpQ', 1)
+    const seen: number[] = []
+    const k = consumer('LG7', { topicMetadataCheckIntervalMillis: 50 })
+    k.registerTopicMessageQueueChangeListener('LpQ', (_topic, queues) => void seen.push(queues.length))
+    k.assign([{ ...(await producer.fetchPublishMessageQueues('LpQ'))[0]!, queueId: 0 }])
+    await k.start()
+    await waitFor(() => seen.length === 1, { what: 'the first queue set' })
+    expect(seen).toEqual([2])
+    // Four queues now: the next check reports the change.
+    const r = await request(c.client, c.brokerAddr, RequestCode.UPDATE_AND_CREATE_TOPIC, {
+      topic: 'LpQ',
+      readQueueNums: 4,
+      writeQueueNums: 4,
+      perm: 6,
+    })
+    expect(r.code).toBe(ResponseCode.SUCCESS)
+    await waitFor(() => seen.length === 2, { what: 'the changed queue set' })
+    expect(seen).toEqual([2, 4])
   })
 
   it('subscribe and assign exclude each other; offsetForTimestamp and fetchMessageQueues answer', async () => {

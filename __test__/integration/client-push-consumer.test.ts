@@ -18,6 +18,7 @@ import { ResponseCode } from '../../ts/common/response-code.js'
 import { messageQueueKey } from '../../ts/remoting/protocol/message-queue.js'
 import { SerializeType, type RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { request } from '../helpers/broker-requests.js'
+import { recordingLogger } from '../helpers/open-store.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
 import { tempDir } from '../helpers/temp-dir.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -366,6 +367,48 @@ describe('client: push consumer against a real broker', () => {
     } finally {
       await p.shutdown()
     }
+  })
+
+  it('stops pulling a queue while it caches more than pullThresholdForQueue messages (flow control)', async () => {
+    const [mq] = await producer.fetchPublishMessageQueues('TopicF')
+    const q0 = { ...mq!, queueId: 0 }
+    for (let i = 0; i < 40; i++) await producer.send(new Message({ topic: 'TopicF', body: `f${i}` }), q0)
+    const logger = recordingLogger()
+    let pulledTo = 0
+    const hook = {
+      doBeforeRequest: () => {},
+      doAfterResponse: (_a: string, req: RemotingCommand, res: RemotingCommand) => {
+        if (req.code === RequestCode.PULL_MESSAGE && req.ext('queueId') === '0' && res.code === ResponseCode.SUCCESS) {
+          pulledTo = Math.max(pulledTo, Number(res.ext('nextBeginOffset')))
+        }
+      },
+    }
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let consumed = 0
+    const k = consumer('GF', 'TopicF', '*', {
+      pullThresholdForQueue: 5,
+      pullBatchSize: 2,
+      consumeThreadMin: 1,
+      consumeThreadMax: 1,
+      logger,
+      rpcHooks: [hook],
+    })
+    k.registerMessageListener(async (msgs) => {
+      await gate
+      consumed += msgs.length
+      return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
+    })
+    await k.start()
+    const warned = await waitFor(() => logger.lines.find((l) => l.msg === 'flow control: too much cached'), {
+      what: 'flow control to start',
+    })
+    // Pulls of 2 stop once more than 5 are cached: 6 here, and nothing pulled past them.
+    expect((warned.obj as { cached: number }).cached).toBe(6)
+    expect(pulledTo).toBe(6)
+    release()
+    await waitFor(() => consumed === 40, { what: 'all forty once the listener is free' })
+    expect(pulledTo).toBe(40)
   })
 
   it('is an async iterable with back-pressure', async () => {

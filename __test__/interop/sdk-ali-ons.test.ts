@@ -177,6 +177,17 @@ describe('SDK ⇄ ali-ons interop', () => {
   }
 
   /** What our consumers must see of an ali-ons message: its fields, its properties, its body. */
+  /** Every wanted message arrived exactly once, each intact (`expectFromOns`). */
+  function expectEachOnceFromOns(
+    got: ReceivedMessage[],
+    wanted: { m: TestMessage; r: OnsSendResult }[],
+    topic: string,
+  ): void {
+    expect(got.map((d) => d.msgId).sort()).toEqual(wanted.map(({ r }) => r.msgId).sort())
+    const byId = new Map(got.map((d) => [d.msgId, d]))
+    for (const { m, r } of wanted) expectFromOns(byId.get(r.msgId), topic, m, r)
+  }
+
   function expectFromOns(got: ReceivedMessage | undefined, topic: string, m: TestMessage, sent: OnsSendResult): void {
     expect(got, `the message sent as ${sent.msgId}`).toBeDefined()
     const r = got!
@@ -313,9 +324,7 @@ describe('SDK ⇄ ali-ons interop', () => {
       () => k.persistConsumerOffset(),
     )
 
-    expect(deliveries.map((d) => d.msgId).sort()).toEqual(wanted.map(({ r }) => r.msgId).sort())
-    const byId = new Map(deliveries.map((d) => [d.msgId, d]))
-    for (const { m, r } of wanted) expectFromOns(byId.get(r.msgId), topic, m, r)
+    expectEachOnceFromOns(deliveries, wanted, topic)
     // The broker filtered by tag: it handed the group only the matching messages.
     expect(cluster.broker.stats.groupGets.get(`${group}@${topic}`)).toBe(wanted.length)
   }, 30_000)
@@ -362,9 +371,7 @@ describe('SDK ⇄ ali-ons interop', () => {
       await loop
     }
 
-    expect(polled.map((d) => d.msgId).sort()).toEqual(wanted.map(({ r }) => r.msgId).sort())
-    const byId = new Map(polled.map((d) => [d.msgId, d]))
-    for (const { m, r } of wanted) expectFromOns(byId.get(r.msgId), topic, m, r)
+    expectEachOnceFromOns(polled, wanted, topic)
   }, 30_000)
 
   it('retries an ali-ons message our PushConsumer refused once: back with reconsumeTimes 1, intact', async () => {

@@ -72,7 +72,6 @@ export interface ConsumeHost {
   sendToRetryTopicAsDlq(msg: ReceivedMessage): Promise<boolean>
   /** Orderly clustering: re-lock a queue whose lock was lost or expired. */
   lockQueue(mq: MessageQueue): Promise<boolean>
-  isRunning(): boolean
   readonly log: Logger
 }
 

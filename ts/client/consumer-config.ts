@@ -17,7 +17,8 @@ export const ConsumeFromWhere = {
 export type ConsumeFromWhere = (typeof ConsumeFromWhere)[keyof typeof ConsumeFromWhere]
 
 export const DEFAULT_CONSUMER_GROUP = 'DEFAULT_CONSUMER'
-const MIB = 1024 * 1024
+/** Bytes per MiB: the unit of the size thresholds. */
+export const MIB = 1024 * 1024
 
 /** Options both consumers share. */
 export interface ConsumerOptions extends ClientOptions {
@@ -184,5 +185,3 @@ export function resolvePushConsumerConfig(o: PushConsumerOptions): ResolvedPushC
     ),
   }
 }
-
-export { MIB }

@@ -518,7 +518,6 @@ export class PushConsumer implements ConsumerInner {
       sendMessageBack: (msg, delayLevel) => this.sendMessageBack(msg, delayLevel),
       sendToRetryTopicAsDlq: (msg) => this.sendToRetryTopic(msg, 3 + msg.reconsumeTimes),
       lockQueue: (mq) => this.rebalance.lock(mq),
-      isRunning: () => this.state === 'running',
       log: this.log,
     }
   }
