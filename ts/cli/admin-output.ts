@@ -6,6 +6,7 @@ import type {
   ClusterBroker,
   ConsumerConnections,
   ConsumerProgress,
+  ResetOffsetResult,
   TopicDeleteResult,
   TopicStats,
   TopicUpdateResult,
@@ -212,4 +213,89 @@ export function keyValueText(table: Readonly<Record<string, string>>): string {
   const keys = Object.keys(table)
   const width = Math.max(0, ...keys.map((k) => k.length))
   return keys.map((k) => `${k.padEnd(width)}  ${table[k]}`).join('\n') + '\n'
+}
+
+/** A `-1` offset (none committed) as `-`. */
+function offsetCell(n: number | null): string | number {
+  return n === null || n < 0 ? '-' : n
+}
+
+export function resetOffsetText(r: ResetOffsetResult): string {
+  const to = r.timestamp < 0 ? 'the max offset' : `${formatTime(r.timestamp)} (${r.timestamp})`
+  const how =
+    r.mode === 'online'
+      ? 'the brokers told the online consumers to move'
+      : 'no consumer online: the committed offsets were written'
+  const head = `reset consumer group ${r.group} on topic ${r.topic} to ${to}, force ${r.force}; ${how}\n`
+  if (r.mode === 'online') {
+    return (
+      head +
+      formatTable(
+        ['BROKER', 'QID', 'OLD OFFSET', 'NEW OFFSET'],
+        r.queues.map((q) => [q.brokerName, q.queueId, offsetCell(q.oldOffset), q.newOffset]),
+      )
+    )
+  }
+  return (
+    head +
+    formatTable(
+      ['BROKER', 'QID', 'BROKER OFFSET', 'OLD OFFSET', 'TIMESTAMP OFFSET', 'NEW OFFSET'],
+      r.queues.map((q) => [
+        q.brokerName,
+        q.queueId,
+        offsetCell(q.brokerOffset),
+        offsetCell(q.oldOffset),
+        offsetCell(q.timestampOffset),
+        q.newOffset,
+      ]),
+    )
+  )
+}
+
+/** A topic with the clusters serving it and the groups consuming it (`mqadmin topicList -c`). */
+export interface TopicClusterRow {
+  topic: string
+  clusters: string[]
+  consumerGroups: string[]
+}
+
+/** One line per topic and consumer group, as `mqadmin topicList -c` prints it. */
+export function topicClusterListText(rows: readonly TopicClusterRow[]): string {
+  return formatTable(
+    ['CLUSTER', 'TOPIC', 'CONSUMER GROUP'],
+    rows.flatMap((r) => {
+      const groups = r.consumerGroups.length === 0 ? [''] : r.consumerGroups
+      return groups.map((g) => [r.clusters.join(',') || '-', r.topic, g])
+    }),
+  )
+}
+
+/** A consumer group's summary row (`mqadmin consumerProgress` without `-g`). */
+export interface ConsumerGroupRow {
+  group: string
+  /** Consumers online. */
+  count: number
+  /** The oldest client version online (`V4_9_8`), `null` when none is online. */
+  version: string | null
+  /** `PUSH` or `PULL`, `null` when none is online. */
+  consumeType: string | null
+  /** `CLUSTERING` or `BROADCASTING` for push consumers, else `null`. */
+  messageModel: string | null
+  consumeTps: number
+  diffTotal: number
+}
+
+export function consumerGroupListText(rows: readonly ConsumerGroupRow[]): string {
+  return formatTable(
+    ['GROUP', 'COUNT', 'VERSION', 'TYPE', 'MODEL', 'TPS', 'DIFF TOTAL'],
+    rows.map((r) => [
+      r.group,
+      r.count,
+      r.count > 0 ? (r.version ?? '-') : 'OFFLINE',
+      r.consumeType ?? '-',
+      r.messageModel ?? '-',
+      r.consumeTps.toFixed(2),
+      r.diffTotal,
+    ]),
+  )
 }

@@ -8,6 +8,7 @@
  *   ferrymq version
  *   ferrymq store inspect --data-dir <dir> [--json]   open (and recover) a store, print what is in it, close it
  *   ferrymq topic|consumer|message|cluster …          admin commands (admin-commands.ts)
+ *   ferrymq admin <command> …                         the same with mqadmin's command names and flags
  */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'

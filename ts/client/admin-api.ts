@@ -115,6 +115,43 @@ export function queryConsumerOffsetRequest(consumerGroup: string, mq: MessageQue
   })
 }
 
+/** QUERY_TOPIC_CONSUME_BY_WHO: the groups consuming a topic on that broker (online, or with offsets on it). */
+export function queryTopicConsumeByWhoRequest(topic: string): RemotingCommand {
+  return RemotingCommand.createRequest(RequestCode.QUERY_TOPIC_CONSUME_BY_WHO, { topic })
+}
+
+/**
+ * INVOKE_BROKER_TO_RESET_OFFSET (`ResetOffsetRequestHeader`): the broker computes each queue's offset at
+ * `timestamp` (-1: the max offset) and tells the group's online consumers to move there.
+ */
+export function resetOffsetRequest(topic: string, group: string, timestamp: number, isForce: boolean): RemotingCommand {
+  return RemotingCommand.createRequest(RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, {
+    topic,
+    group,
+    timestamp: String(timestamp),
+    isForce: String(isForce),
+  })
+}
+
+/** SEARCH_OFFSET_BY_TIMESTAMP (`SearchOffsetRequestHeader`) of one queue. */
+export function searchOffsetRequest(mq: MessageQueue, timestamp: number): RemotingCommand {
+  return RemotingCommand.createRequest(RequestCode.SEARCH_OFFSET_BY_TIMESTAMP, {
+    topic: mq.topic,
+    queueId: String(mq.queueId),
+    timestamp: String(timestamp),
+  })
+}
+
+/** UPDATE_CONSUMER_OFFSET (`UpdateConsumerOffsetRequestHeader`), sent as a request with an answer (the admin tools do). */
+export function updateConsumerOffsetRequest(consumerGroup: string, mq: MessageQueue, offset: number): RemotingCommand {
+  return RemotingCommand.createRequest(RequestCode.UPDATE_CONSUMER_OFFSET, {
+    consumerGroup,
+    topic: mq.topic,
+    queueId: String(mq.queueId),
+    commitOffset: String(offset),
+  })
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Answers
 
@@ -215,6 +252,26 @@ export function decodeConsumeStats(body: Buffer | null): ConsumeStatsBody {
     lastTimestamp: long(v.lastTimestamp ?? 0, 'OffsetWrapper.lastTimestamp'),
   }))
   return { consumeTps: tps, queues }
+}
+
+/** INVOKE_BROKER_TO_RESET_OFFSET body (`ResetOffsetBody`): `{"offsetTable":{MessageQueue:offset}}`. */
+export function decodeResetOffsetBody(body: Buffer | null): { mq: MessageQueue; offset: number }[] {
+  if (body === null || body.length === 0) return []
+  const o = parseJsonObject(body, 'ResetOffsetBody')
+  if (o.offsetTable === undefined || o.offsetTable === null) return []
+  const table = obj(o.offsetTable, 'ResetOffsetBody.offsetTable')
+  return Object.entries(table).map(([key, value]) => ({
+    mq: queueFromKey(key, 'ResetOffsetBody'),
+    offset: long(value, 'ResetOffsetBody offset'),
+  }))
+}
+
+/** QUERY_TOPIC_CONSUME_BY_WHO body (`GroupList`): `{"groupList":[…]}`. */
+export function decodeGroupList(body: Buffer | null): string[] {
+  const o = parseJsonObject(body, 'GroupList')
+  const list = o.groupList ?? []
+  if (!Array.isArray(list) || !list.every((g): g is string => typeof g === 'string')) throw bad('GroupList.groupList')
+  return list
 }
 
 /** One client connection of a group (`Connection`). */

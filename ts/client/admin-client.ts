@@ -27,6 +27,7 @@ import {
   decodeTopicList,
   decodeTopicRouteData,
   type ClusterInfo,
+  type QueueData,
   type TopicRouteData,
 } from '../remoting/protocol/route.js'
 import { RemotingClient } from '../remoting/remoting-client.js'
@@ -41,6 +42,8 @@ import {
   createTopicRequest,
   decodeConsumerConnection,
   decodeConsumeStats,
+  decodeGroupList,
+  decodeResetOffsetBody,
   decodeTopicStatsTable,
   deleteTopicInBrokerRequest,
   deleteTopicInNamesrvRequest,
@@ -48,8 +51,12 @@ import {
   longHeader,
   queryConsumerOffsetRequest,
   queryMessageRequest,
+  queryTopicConsumeByWhoRequest,
   queueOffsetRequest,
+  resetOffsetRequest,
+  searchOffsetRequest,
   topicStatsRequest,
+  updateConsumerOffsetRequest,
   viewMessageRequest,
   type QueryMessageRequest,
   type QueueConsumeStats,
@@ -60,6 +67,7 @@ import {
   hasTarget,
   illegal,
   mergeOrderConf,
+  RESET_TO_MAX_OFFSET,
   selectBrokerAddr,
   sortMessages,
   topicConfigFor,
@@ -71,6 +79,8 @@ import {
   type ConsumerQueueProgress,
   type QueryMessageByIdOptions,
   type QueryResult,
+  type ResetOffsetQueue,
+  type ResetOffsetResult,
   type TopicBrokerConfig,
   type TopicDeleteResult,
   type TopicOptions,
@@ -82,6 +92,7 @@ import { parseNamesrvAddr } from './client-config.js'
 import { MQClientError } from './client-error.js'
 
 export {
+  RESET_TO_MAX_OFFSET,
   selectBrokerAddr,
   TOPIC_QUEUE_NUMS_DEFAULT,
   uniqIdTimestampMs,
@@ -91,6 +102,8 @@ export {
   type ConsumerQueueProgress,
   type QueryMessageByIdOptions,
   type QueryResult,
+  type ResetOffsetQueue,
+  type ResetOffsetResult,
   type TopicBrokerConfig,
   type TopicDeleteResult,
   type TopicOptions,
@@ -377,6 +390,97 @@ export class AdminClient {
       consumerOffsetTotal: sum((q) => q.consumerOffset),
       lagTotal: sum((q) => q.lag),
     }
+  }
+
+  /**
+   * Moves a group's consumption of a topic to the first message stored at or after `timestamp` (epoch ms), or to
+   * each queue's max offset with `RESET_TO_MAX_OFFSET` (`mqadmin resetOffsetByTime`,
+   * `DefaultMQAdminExtImpl#resetOffsetByTimestamp`). INVOKE_BROKER_TO_RESET_OFFSET goes to each master of the
+   * topic's route in turn; the broker tells the group's online consumers to move (they commit the new offsets
+   * themselves). Without `force` a queue moves only backwards: one whose committed offset is already below the
+   * target keeps it. The result's `oldOffset`s are the committed offsets read just before.
+   *
+   * When a broker answers that no consumer of the group is online (`CONSUMER_NOT_ONLINE`, 206, from a Java broker;
+   * `SYSTEM_ERROR` "Consumer not online…" from ferrymq's), the committed offsets are written instead, as
+   * `resetOffsetByTimestampOld` does: for every queue the group has offsets on (or, when it has none on the topic,
+   * every queue, counted from its min offset), the offset at the time (SEARCH_OFFSET_BY_TIMESTAMP, or GET_MAX_OFFSET)
+   * is written with UPDATE_CONSUMER_OFFSET when `force` is set or it is not above the committed offset. Any other
+   * failure is thrown as it comes (the broker's "consumer group not exist" when the group has no offset on a queue).
+   */
+  async resetOffsetByTime(group: string, topic: string, timestamp: number, force = true): Promise<ResetOffsetResult> {
+    this.checkRunning()
+    checkGroup(group)
+    checkAdminTopic(topic)
+    if (!Number.isSafeInteger(timestamp) || timestamp < RESET_TO_MAX_OFFSET) {
+      throw illegal(`timestamp must be epoch milliseconds or ${RESET_TO_MAX_OFFSET} (max offset), got ${timestamp}`)
+    }
+    const route = await this.topicRoute(topic)
+    const masters = this.routeMasters(route)
+    const done = (mode: ResetOffsetResult['mode'], queues: ResetOffsetQueue[]): ResetOffsetResult => ({
+      group,
+      topic,
+      timestamp,
+      force,
+      mode,
+      queues: queues.sort(compareQueues),
+    })
+    // The broker answers only the new offsets: read the committed ones first.
+    const before = new Map<string, number>()
+    await Promise.all(
+      masters.map(async (b) => {
+        const qd = route.queueDatas.find((q) => q.brokerName === b.brokerName)
+        const queueNums = Math.max(qd?.readQueueNums ?? 0, qd?.writeQueueNums ?? 0)
+        await Promise.all(
+          Array.from({ length: queueNums }, async (_, queueId) => {
+            const mq = { topic, brokerName: b.brokerName, queueId }
+            before.set(queueKey(mq), await this.committedOffset(b.addr, group, mq))
+          }),
+        )
+      }),
+    )
+    const queues: ResetOffsetQueue[] = []
+    for (const b of masters) {
+      const response = await this.remoting.invoke(
+        b.addr,
+        resetOffsetRequest(topic, group, timestamp, force),
+        this.timeoutMs,
+      )
+      if (consumerNotOnline(response)) {
+        this.log.info(
+          { group, topic, broker: b.addr, remark: response.remark },
+          'no consumer of the group online: writing the committed offsets',
+        )
+        return done(
+          'offline',
+          await this.resetCommittedOffsets(masters, route.queueDatas, group, topic, timestamp, force),
+        )
+      }
+      for (const { mq, offset } of decodeResetOffsetBody(checkResponse(response).body)) {
+        queues.push({
+          ...mq,
+          oldOffset: before.get(queueKey(mq)) ?? -1,
+          newOffset: offset,
+          brokerOffset: null,
+          timestampOffset: null,
+        })
+      }
+      this.log.info({ group, topic, broker: b.addr, timestamp, force }, 'broker told the consumers to reset offsets')
+    }
+    return done('online', queues)
+  }
+
+  /** QUERY_TOPIC_CONSUME_BY_WHO on every broker of the topic: the groups consuming it (online or with offsets), sorted. */
+  async topicConsumerGroups(topic: string): Promise<string[]> {
+    this.checkRunning()
+    const brokers = this.routeBrokers(await this.topicRoute(topic))
+    const lists = await Promise.all(
+      brokers.map(async (b) =>
+        decodeGroupList(
+          checkResponse(await this.remoting.invoke(b.addr, queryTopicConsumeByWhoRequest(topic), this.timeoutMs)).body,
+        ),
+      ),
+    )
+    return [...new Set(lists.flat())].sort(compareText)
   }
 
   /**
@@ -694,6 +798,84 @@ export class AdminClient {
     return [...byAddr.values()]
   }
 
+  /** QUERY_CONSUMER_OFFSET at one broker: the group's committed offset of a queue, -1 when it has none. */
+  private async committedOffset(addr: string, group: string, mq: MessageQueue): Promise<number> {
+    const response = await this.remoting.invoke(addr, queryConsumerOffsetRequest(group, mq), this.timeoutMs)
+    if (checkResponse(response, [ResponseCode.QUERY_NOT_FOUND]).code === ResponseCode.QUERY_NOT_FOUND) return -1
+    return longHeader(response, 'offset')
+  }
+
+  /** `resetOffsetByTimestampOld`: writes the group's committed offsets on each master (see `resetOffsetByTime`). */
+  private async resetCommittedOffsets(
+    masters: BrokerAddr[],
+    queueDatas: readonly QueueData[],
+    group: string,
+    topic: string,
+    timestamp: number,
+    force: boolean,
+  ): Promise<ResetOffsetQueue[]> {
+    const rows: ResetOffsetQueue[] = []
+    for (const b of masters) {
+      const stats = decodeConsumeStats(
+        checkResponse(
+          await this.remoting.invoke(b.addr, consumeStatsRequest(group), this.timeoutMs * QUERY_TIMEOUT_FACTOR),
+        ).body,
+      )
+      let queues = stats.queues
+        .filter((q) => q.topic === topic)
+        .map((q) => ({
+          mq: { topic, brokerName: q.brokerName, queueId: q.queueId },
+          brokerOffset: q.brokerOffset,
+          consumerOffset: q.consumerOffset,
+          committed: true,
+        }))
+      if (queues.length === 0) {
+        // The group has no offsets on the topic at this broker: Java counts each queue from its min offset.
+        const table = decodeTopicStatsTable(
+          checkResponse(await this.remoting.invoke(b.addr, topicStatsRequest(topic), this.timeoutMs)).body,
+        )
+        const readQueueNums = queueDatas.find((q) => q.brokerName === b.brokerName)?.readQueueNums ?? 0
+        queues = table
+          .filter((t) => t.topic === topic && t.queueId < readQueueNums)
+          .map((t) => ({
+            mq: { topic, brokerName: t.brokerName, queueId: t.queueId },
+            brokerOffset: t.maxOffset,
+            consumerOffset: t.minOffset,
+            committed: false,
+          }))
+      }
+      for (const q of queues) {
+        const request =
+          timestamp === RESET_TO_MAX_OFFSET
+            ? queueOffsetRequest(RequestCode.GET_MAX_OFFSET, q.mq)
+            : searchOffsetRequest(q.mq, timestamp)
+        const timestampOffset = longHeader(
+          checkResponse(await this.remoting.invoke(b.addr, request, this.timeoutMs)),
+          'offset',
+        )
+        const move = force || timestampOffset <= q.consumerOffset
+        if (move) {
+          checkResponse(
+            await this.remoting.invoke(
+              b.addr,
+              updateConsumerOffsetRequest(group, q.mq, timestampOffset),
+              this.timeoutMs,
+            ),
+          )
+        }
+        rows.push({
+          ...q.mq,
+          oldOffset: q.committed ? q.consumerOffset : -1,
+          newOffset: move ? timestampOffset : q.consumerOffset,
+          brokerOffset: q.brokerOffset,
+          timestampOffset,
+        })
+      }
+      this.log.info({ group, topic, broker: b.addr, timestamp, force }, 'committed offsets reset')
+    }
+    return rows
+  }
+
   private async viewMessage(addr: string, commitLogOffset: number): Promise<MessageExt> {
     const response = checkResponse(
       await this.remoting.invoke(addr, viewMessageRequest(commitLogOffset), this.timeoutMs),
@@ -734,4 +916,17 @@ export class AdminClient {
     const indexLastUpdateTimestamp = answers.reduce((t, a) => Math.max(t, a.indexLastUpdateTimestamp), 0)
     return { indexLastUpdateTimestamp, messages }
   }
+}
+
+function queueKey(mq: MessageQueue): string {
+  return `${mq.topic}\u0000${mq.brokerName}\u0000${mq.queueId}`
+}
+
+/**
+ * The answer of a broker that has no consumer of the group online to tell: `CONSUMER_NOT_ONLINE` as Java's
+ * `Broker2Client#resetOffset` answers, or the `SYSTEM_ERROR` "Consumer not online…" ferrymq's broker answers.
+ */
+function consumerNotOnline(response: RemotingCommand): boolean {
+  if (response.code === ResponseCode.CONSUMER_NOT_ONLINE) return true
+  return response.code === ResponseCode.SYSTEM_ERROR && /^Consumer not online/i.test(response.remark ?? '')
 }

@@ -112,6 +112,39 @@ export interface QueryResult {
   messages: MessageExt[]
 }
 
+/** `resetOffsetByTime`'s timestamp for "each queue's max offset" (`mqadmin resetOffsetByTime -s now`). */
+export const RESET_TO_MAX_OFFSET = -1
+
+/** One queue of a consumer offset reset (`RollbackStats`, or an entry of the broker's `ResetOffsetBody`). */
+export interface ResetOffsetQueue {
+  topic: string
+  brokerName: string
+  queueId: number
+  /** The group's committed offset before the reset; -1 when the broker had none. */
+  oldOffset: number
+  /** Where the group consumes from now. */
+  newOffset: number
+  /** The queue's max offset (offline reset only; `null` when the broker did the reset). */
+  brokerOffset: number | null
+  /** The offset found for the timestamp (offline reset only; `null` when the broker did the reset). */
+  timestampOffset: number | null
+}
+
+export interface ResetOffsetResult {
+  group: string
+  topic: string
+  /** Epoch ms, or `RESET_TO_MAX_OFFSET`. */
+  timestamp: number
+  force: boolean
+  /**
+   * `online`: the brokers told the group's online consumers to move (INVOKE_BROKER_TO_RESET_OFFSET); `offline`:
+   * no consumer was online, so the committed offsets were written directly (`resetOffsetByTimestampOld`).
+   */
+  mode: 'online' | 'offline'
+  /** Sorted by broker name and queue id. */
+  queues: ResetOffsetQueue[]
+}
+
 export interface BrokerAddr {
   brokerName: string
   addr: string
