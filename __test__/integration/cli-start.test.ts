@@ -77,7 +77,8 @@ describe('ferrymq start', () => {
     ]
     const first = startFerrymq(args)
     children.push(first.child)
-    const lines = await waitFor(() => first.stdout.some((l) => l.includes('admin API at')) && first.stdout, {
+    // The admin API listens first (its /readyz says 503 while the store recovers); the broker line comes last.
+    const lines = await waitFor(() => first.stdout.some((l) => l.includes('ferrymq: broker ')) && first.stdout, {
       what: 'ferrymq to print where it listens',
       timeoutMs: 30_000,
     })
@@ -109,7 +110,7 @@ describe('ferrymq start', () => {
     // The next start is a clean one and finds the message.
     const second = startFerrymq(args)
     children.push(second.child)
-    const again = await waitFor(() => second.stdout.some((l) => l.includes('admin API at')) && second.stdout, {
+    const again = await waitFor(() => second.stdout.some((l) => l.includes('ferrymq: broker ')) && second.stdout, {
       what: 'second start',
       timeoutMs: 30_000,
     })
@@ -132,5 +133,31 @@ describe('ferrymq start', () => {
     children.push(run.child)
     expect(await run.exited).toBe(1)
     expect(run.stderr.join('\n')).toContain('listenPort="not-a-port": is not a number')
+  })
+
+  it('refuses an admin API off the loopback without a token, and needs the token once it has one', async () => {
+    dir = tempDir()
+    const conf = join(dir.path, 'broker.conf')
+    writeFileSync(conf, 'adminHost=0.0.0.0\nmappedFileSizeCommitLog=1048576\n')
+    const args = ['start', '--data-dir', dir.path, '--namesrv-port', '0', '--broker-port', '0', '--admin-port', '0', '-c', conf]
+    const refused = startFerrymq(args)
+    children.push(refused.child)
+    expect(await refused.exited).toBe(1)
+    expect(refused.stderr.join('\n')).toMatch(/off the loopback: set adminToken/)
+
+    writeFileSync(conf, 'adminHost=0.0.0.0\nadminToken=t0ken\nmappedFileSizeCommitLog=1048576\n')
+    const run = startFerrymq(args)
+    children.push(run.child)
+    const lines = await waitFor(() => run.stdout.some((l) => l.includes('ferrymq: broker ')) && run.stdout, {
+      what: 'ferrymq with an admin token',
+      timeoutMs: 30_000,
+    })
+    const port = new URL(/admin API at (\S+)/.exec(lines.join('\n'))![1]!).port
+    const url = `http://127.0.0.1:${port}`
+    expect((await fetch(`${url}/api/store`)).status).toBe(401)
+    expect((await fetch(`${url}/api/store`, { headers: { authorization: 'Bearer t0ken' } })).status).toBe(200)
+    expect((await fetch(`${url}/healthz`)).status).toBe(200)
+    run.child.kill('SIGTERM')
+    expect(await run.exited).toBe(0)
   })
 })

@@ -1,126 +1,114 @@
 /**
- * The admin HTTP API (Fastify), built by a factory so tests use `inject()` and the broker listens elsewhere
- * (STYLE.md §2). This first cut serves health, readiness, store figures and topics; every route declares its
- * response schema.
+ * The admin HTTP API (Fastify), built by a factory so tests use `inject()` and the broker process listens elsewhere
+ * (STYLE.md §2). Every route declares its schemas; the OpenAPI document is served at `/docs/json`.
+ *
+ * Auth: with `authToken` set, every route but the health probes, the dashboard page and the OpenAPI document needs
+ * `Authorization: Bearer <token>`; a refused request gets 401 before any handler runs, so nothing is half applied.
+ * Until the broker is ready (store recovered, registered) the API and metrics answer 503.
  */
-import Fastify, { type FastifyInstance } from 'fastify'
+import { timingSafeEqual } from 'node:crypto'
+
+import swagger from '@fastify/swagger'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 
 import type { AdminBroker } from './admin-broker.js'
+import { adminErrorHandler } from './error-handler.js'
+import { clusterRoutes } from './routes/cluster.js'
+import { dashboardRoutes } from './routes/dashboard.js'
+import { groupRoutes } from './routes/groups.js'
+import { messageRoutes } from './routes/messages.js'
+import { metricsRoutes } from './routes/metrics.js'
+import { storeRoutes } from './routes/store.js'
+import { topicRoutes } from './routes/topics.js'
+import { healthSchema, readySchema } from './schemas.js'
 
 export interface AdminAppOptions {
   broker: AdminBroker
   /** Fastify's logger option: false, or a pino instance / options. */
   logger?: boolean | object
+  /** Bearer token every API request must carry; empty or absent: no auth (loopback only, see `adminAuthProblem`). */
+  authToken?: string
 }
 
-const storeSchema = {
-  type: 'object',
-  properties: {
-    brokerAddr: { type: 'string' },
-    flushDiskType: { type: 'string' },
-    putTps: { type: 'number' },
-    getTps: { type: 'number' },
-    putMessages: { type: 'number' },
-    putBytes: { type: 'number' },
-    putLatencyP50Us: { type: 'number' },
-    putLatencyP99Us: { type: 'number' },
-    busyRefusals: { type: 'number' },
-    slowPuts: { type: 'number' },
-    flushes: { type: 'number' },
-    flushLatencyP99Us: { type: 'number' },
-    commitLogMinOffset: { type: 'number' },
-    commitLogMaxOffset: { type: 'number' },
-    commitLogFlushedOffset: { type: 'number' },
-    commitLogFileCount: { type: 'number' },
-    diskUsedBytes: { type: 'number' },
-    diskFreeBytes: { type: 'number' },
-    diskTotalBytes: { type: 'number' },
-    tailResidency: { type: 'number' },
-    pageCacheBusy: { type: 'boolean' },
-  },
-} as const
+/** Routes anyone may call: probes, the page shell (it asks for the token itself) and the API description. */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/', '/docs/json'])
 
-const topicsSchema = {
-  type: 'object',
-  properties: {
-    topics: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          topic: { type: 'string' },
-          readQueueNums: { type: 'number' },
-          writeQueueNums: { type: 'number' },
-          perm: { type: 'number' },
-          system: { type: 'boolean' },
-          messages: { type: 'number' },
-        },
-      },
-    },
-  },
-} as const
+/** Why the admin API must not listen on `host` with this token, or null: off the loopback it needs a token. */
+export function adminAuthProblem(host: string, authToken: string | undefined): string | null {
+  const loopback = host === 'localhost' || host === '::1' || /^127\./.test(host)
+  if (loopback || (authToken !== undefined && authToken.length > 0)) return null
+  return `the admin API listens on ${host}, off the loopback: set adminToken (clients send "Authorization: Bearer <token>"), or set adminHost to 127.0.0.1`
+}
+
+function tokenMatches(request: FastifyRequest, token: Buffer): boolean {
+  const header = request.headers.authorization
+  if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false
+  const given = Buffer.from(header.slice('Bearer '.length).trim())
+  return given.length === token.length && timingSafeEqual(given, token)
+}
 
 export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
-  const app = Fastify({ logger: options.logger ?? false })
+  const app = Fastify({ logger: options.logger ?? false, ajv: { customOptions: { removeAdditional: false } } })
   const broker = options.broker
+  const token = options.authToken ? Buffer.from(options.authToken) : null
 
-  app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
-    status: 'ok',
-  }))
-
-  app.get(
-    '/readyz',
-    { schema: { response: { 200: { type: 'object', properties: { ready: { type: 'boolean' } } }, 503: { type: 'object', properties: { ready: { type: 'boolean' } } } } } },
-    async (_req, reply) => {
-      const ready = broker.isReady()
-      return reply.code(ready ? 200 : 503).send({ ready })
-    },
+  app.setErrorHandler(adminErrorHandler)
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
   )
 
-  app.get('/api/store', { schema: { response: { 200: storeSchema } } }, async () => {
-    const s = broker.store.stats()
-    return {
-      brokerAddr: broker.brokerAddr,
-      flushDiskType: s.flushDiskType,
-      putTps: broker.stats.rate('put', 1000),
-      getTps: broker.stats.rate('get', 1000),
-      putMessages: s.putMessages,
-      putBytes: s.putBytes,
-      putLatencyP50Us: s.putLatency.p50Us,
-      putLatencyP99Us: s.putLatency.p99Us,
-      busyRefusals: s.busyRefusals,
-      slowPuts: s.slowPuts,
-      flushes: s.flushes,
-      flushLatencyP99Us: s.flushLatency.p99Us,
-      commitLogMinOffset: s.commitLogMinOffset,
-      commitLogMaxOffset: s.commitLogMaxOffset,
-      commitLogFlushedOffset: s.commitLogFlushedOffset,
-      commitLogFileCount: s.commitLogFileCount,
-      diskUsedBytes: s.diskUsedBytes,
-      diskFreeBytes: s.diskFreeBytes,
-      diskTotalBytes: s.diskTotalBytes,
-      tailResidency: s.tailResidency,
-      pageCacheBusy: s.pageCacheBusy,
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0]!
+    if (OPEN_PATHS.has(path)) return
+    if (token !== null && !tokenMatches(request, token)) {
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="ferrymq"')
+        .send({ code: 'UNAUTHORIZED', message: 'missing or wrong bearer token (Authorization: Bearer <adminToken>)' })
+    }
+    if (!broker.isReady()) {
+      return reply
+        .code(503)
+        .send({ code: 'NOT_READY', message: 'the broker is starting: store recovery or registration not done' })
     }
   })
 
-  app.get('/api/topics', { schema: { response: { 200: topicsSchema } } }, async () => {
-    const tcm = broker.topicConfigManager
-    const topics = [...tcm.topics()].map((tc) => {
-      let messages = 0
-      for (let q = 0; q < tc.writeQueueNums; q++) {
-        messages += broker.store.getMaxOffsetInQueue(tc.topicName, q) - broker.store.getMinOffsetInQueue(tc.topicName, q)
-      }
-      return {
-        topic: tc.topicName,
-        readQueueNums: tc.readQueueNums,
-        writeQueueNums: tc.writeQueueNums,
-        perm: tc.perm,
-        system: tcm.isSystemTopic(tc.topicName),
-        messages,
-      }
-    })
-    return { topics: topics.sort((a, b) => a.topic.localeCompare(b.topic)) }
+  void app.register(swagger, {
+    openapi: {
+      info: { title: 'ferrymq admin API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(token !== null ? { security: [{ bearer: [] }] } : {}),
+    },
+  })
+
+  void app.register(async (api) => {
+    api.get(
+      '/healthz',
+      { schema: { summary: 'Liveness', tags: ['health'], response: { 200: healthSchema } } },
+      async () => ({ status: 'ok' }),
+    )
+    api.get(
+      '/readyz',
+      {
+        schema: {
+          summary: 'Ready once the store has recovered and the broker registered',
+          tags: ['health'],
+          response: { 200: readySchema, 503: readySchema },
+        },
+      },
+      async (_request, reply) => {
+        const ready = broker.isReady()
+        return reply.code(ready ? 200 : 503).send({ ready })
+      },
+    )
+    api.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
+    storeRoutes(api, broker)
+    topicRoutes(api, broker)
+    groupRoutes(api, broker)
+    messageRoutes(api, broker)
+    clusterRoutes(api, broker)
+    metricsRoutes(api, broker)
+    dashboardRoutes(api)
   })
 
   return app

@@ -92,6 +92,8 @@ export const BROKER_CONFIG_KEYS = {
   /** Port of the admin HTTP API; 0 picks one, -1 disables it. */
   adminPort: { kind: 'int', default: 8080, min: -1, max: 65535 },
   adminHost: { kind: 'string', default: '127.0.0.1' },
+  /** Bearer token the admin API requires; needed when `adminHost` is not a loopback address. */
+  adminToken: { kind: 'string', default: '' },
 } as const satisfies Record<string, Spec>
 
 /** Store keys passed to the native store (`MessageStoreConfig`); absent keys take RocketMQ's defaults there. */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { StoreError } from '../common/errors.js'
+import { BrokerResponseError, InvalidArgumentError, StoreError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import { noopLogger } from '../common/logger.js'
 import { MessageConst, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR } from '../common/message/message-const.js'
@@ -17,6 +17,8 @@ import { MixAll } from '../common/mix-all.js'
 import { RequestCode } from '../common/request-code.js'
 import { ResponseCode } from '../common/response-code.js'
 import { AdminBrokerProcessor, ADMIN_HANDLERS } from '../processor/admin-broker-processor.js'
+import { assignResetOffset, type ResetOffsetOutcome, type ResetOffsetSpec } from '../processor/admin/offset-admin.js'
+import { applyTopicSpec, removeTopic, type TopicSpec } from '../processor/admin/topic-admin.js'
 import type { BrokerContext } from '../processor/broker-context.js'
 import { ClientManageProcessor } from '../processor/client-manage-processor.js'
 import { ConsumerManageProcessor } from '../processor/consumer-manage-processor.js'
@@ -128,6 +130,31 @@ export class BrokerController implements BrokerContext {
     this.dispatcher = new RequestDispatcher(this.logger.child({ component: 'dispatcher' }))
     this.executors = this.createExecutors()
     this.extraHooks = options.rpcHooks ?? []
+  }
+
+  // ---- AdminBroker (the admin HTTP API) -------------------------------------------------------------------------
+
+  async applyTopic(spec: TopicSpec): Promise<void> {
+    const problem = await applyTopicSpec(this, spec)
+    if (problem !== null) throw new InvalidArgumentError(problem)
+  }
+
+  async deleteTopic(topic: string): Promise<void> {
+    if (this.topicConfigManager.selectTopicConfig(topic) === undefined) {
+      throw new BrokerResponseError(ResponseCode.TOPIC_NOT_EXIST, `topic[${topic}] not exist on this broker`, false)
+    }
+    const problem = await removeTopic(this, topic)
+    if (problem !== null) throw new InvalidArgumentError(problem)
+    const c = this.brokerConfig
+    await this.outerAPI.deleteTopicInNamesrv(topic, c.brokerClusterName, c.registerBrokerTimeoutMills)
+  }
+
+  resetConsumerOffset(spec: ResetOffsetSpec): Promise<ResetOffsetOutcome> {
+    return assignResetOffset(this, spec)
+  }
+
+  namesrvAddrs(): readonly string[] {
+    return this.outerAPI.getNameServerAddressList()
   }
 
   // ---- BrokerContext -------------------------------------------------------------------------------------------

@@ -165,6 +165,18 @@ export class BrokerOuterAPI {
     return outcomes.map((o) => (o.ok ? o.result : true))
   }
 
+  /**
+   * DELETE_TOPIC_IN_NAMESRV for the brokers of `clusterName` on every name server (a broker of the cluster that
+   * still has the topic adds its queues back at its next registration); never rejects.
+   */
+  async deleteTopicInNamesrv(topic: string, clusterName: string, timeoutMs: number): Promise<NamesrvOutcome<null>[]> {
+    return this.forEachNamesrv('delete topic', async (addr) => {
+      const request = RemotingCommand.createRequest(RequestCode.DELETE_TOPIC_IN_NAMESRV, { topic, clusterName })
+      checkSuccess(await this.client.invoke(addr, request, timeoutMs), addr)
+      return null
+    })
+  }
+
   /** Closes the connections, when the client is ours. */
   shutdown(): void {
     if (this.ownsClient) this.client.shutdown()

@@ -5,7 +5,8 @@
  */
 const SAMPLE_INTERVAL_MS = 1000
 const SAMPLES_MAX = 601
-const GROUP_RATE_WINDOW_MS = 60_000
+/** Per-topic and per-group rates are measured over the last one to two minutes. */
+const KEYED_RATE_WINDOW_MS = 60_000
 
 interface Sample {
   atMs: number
@@ -28,11 +29,10 @@ export class BrokerStats {
   sendBackMessages = 0
   readonly topics = new Map<string, TopicCounters>()
   /** `group@topic` → messages delivered. */
-  readonly groupGets = new Map<string, number>()
+  readonly groupGets = new KeyedCounter()
+  /** topic → messages put, for the per-topic rate. */
+  private readonly topicPuts = new KeyedCounter()
   private samples: Sample[] = []
-  /** `groupGets` as it was at the start of the current rate window, and when that was. */
-  private groupGetsBase = new Map<string, number>()
-  private groupGetsBaseAtMs = Date.now()
   private timer: NodeJS.Timeout | null = null
   private day = dayOf(Date.now())
   private putTodayMorning = 0
@@ -62,13 +62,13 @@ export class BrokerStats {
     t.putMessages += messages
     t.putBytes += bytes
     t.lastPutTimestamp = now
+    this.topicPuts.add(topic, messages)
   }
 
   incGet(group: string, topic: string, messages: number, bytes: number): void {
     this.getMessages += messages
     this.getBytes += bytes
-    const key = `${group}@${topic}`
-    this.groupGets.set(key, (this.groupGets.get(key) ?? 0) + messages)
+    this.groupGets.add(`${group}@${topic}`, messages)
   }
 
   private sample(now = Date.now()): void {
@@ -81,10 +81,8 @@ export class BrokerStats {
       this.getTodayMorning = this.getMessages
     }
     this.samples.push({ atMs: now, put: this.putMessages, get: this.getMessages })
-    if (now - this.groupGetsBaseAtMs >= GROUP_RATE_WINDOW_MS * 2) {
-      this.groupGetsBase = new Map(this.groupGets)
-      this.groupGetsBaseAtMs = now
-    }
+    this.groupGets.roll(now)
+    this.topicPuts.roll(now)
     if (this.samples.length > SAMPLES_MAX) this.samples.shift()
   }
 
@@ -104,10 +102,12 @@ export class BrokerStats {
 
   /** Messages per second a group consumed from a topic over the last one to two minutes. */
   groupGetRate(group: string, topic: string, now = Date.now()): number {
-    const key = `${group}@${topic}`
-    const elapsedMs = now - this.groupGetsBaseAtMs
-    if (elapsedMs <= 0) return 0
-    return (((this.groupGets.get(key) ?? 0) - (this.groupGetsBase.get(key) ?? 0)) * 1000) / elapsedMs
+    return this.groupGets.rate(`${group}@${topic}`, now)
+  }
+
+  /** Messages per second put to a topic over the last one to two minutes. */
+  topicPutRate(topic: string, now = Date.now()): number {
+    return this.topicPuts.rate(topic, now)
   }
 
   /** `"r10 r60 r600"` as `StoreStatsService#getPutTps` prints it. */
@@ -115,13 +115,50 @@ export class BrokerStats {
     return [10_000, 60_000, 600_000].map((w) => this.rate(kind, w).toFixed(2)).join(' ')
   }
 
-  dayTotals(): { putYesterdayMorning: number; putTodayMorning: number; getYesterdayMorning: number; getTodayMorning: number } {
+  dayTotals(): {
+    putYesterdayMorning: number
+    putTodayMorning: number
+    getYesterdayMorning: number
+    getTodayMorning: number
+  } {
     return {
       putYesterdayMorning: this.putYesterdayMorning,
       putTodayMorning: this.putTodayMorning,
       getYesterdayMorning: this.getYesterdayMorning,
       getTodayMorning: this.getTodayMorning,
     }
+  }
+}
+
+/** Counts per key, with a per-second rate over the last one to two minutes (the base is re-taken every two). */
+export class KeyedCounter {
+  private readonly counts = new Map<string, number>()
+  private base = new Map<string, number>()
+  private baseAtMs = Date.now()
+
+  add(key: string, n: number): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + n)
+  }
+
+  get(key: string): number {
+    return this.counts.get(key) ?? 0
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.counts.entries()
+  }
+
+  /** Starts a new rate window once the current one is two windows old. */
+  roll(now: number): void {
+    if (now - this.baseAtMs < KEYED_RATE_WINDOW_MS * 2) return
+    this.base = new Map(this.counts)
+    this.baseAtMs = now
+  }
+
+  rate(key: string, now: number): number {
+    const elapsedMs = now - this.baseAtMs
+    if (elapsedMs <= 0) return 0
+    return ((this.get(key) - (this.base.get(key) ?? 0)) * 1000) / elapsedMs
   }
 }
 

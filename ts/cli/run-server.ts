@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 
-import { buildAdminApp } from '../admin/build-admin-app.js'
+import { adminAuthProblem, buildAdminApp } from '../admin/build-admin-app.js'
 import { loadBrokerConfig } from '../broker/broker-config.js'
 import { BrokerController } from '../broker/broker-controller.js'
 import { ConfigError } from '../common/errors.js'
@@ -88,15 +88,18 @@ export async function runServer(role: ServerRole, argv: string[], log: Logger, p
         },
       })
       if (loaded.unknownKeys.length > 0) log.warn({ keys: loaded.unknownKeys }, 'ignoring unknown configuration keys')
-      running.broker = new BrokerController({ brokerConfig: loaded.brokerConfig, storeConfig: loaded.storeConfig, logger: log })
-      await running.broker.start()
       const c = loaded.brokerConfig
-      print(`broker ${c.brokerName} (cluster ${c.brokerClusterName}) listening at ${running.broker.brokerAddr}, store ${loaded.storeConfig.storePathRootDir}`)
+      const authProblem = c.adminPort >= 0 ? adminAuthProblem(c.adminHost, c.adminToken) : null
+      if (authProblem !== null) throw new ConfigError('RMQ_ERR_CONFIG', authProblem)
+      running.broker = new BrokerController({ brokerConfig: loaded.brokerConfig, storeConfig: loaded.storeConfig, logger: log })
+      // The admin API listens first: /healthz answers and /readyz says 503 while the store recovers.
       if (c.adminPort >= 0) {
-        running.admin = buildAdminApp({ broker: running.broker })
+        running.admin = buildAdminApp({ broker: running.broker, authToken: c.adminToken || undefined })
         const url = await running.admin.listen({ port: c.adminPort, host: c.adminHost })
         print(`admin API at ${url}`)
       }
+      await running.broker.start()
+      print(`broker ${c.brokerName} (cluster ${c.brokerClusterName}) listening at ${running.broker.brokerAddr}, store ${loaded.storeConfig.storePathRootDir}`)
     }
   } catch (err) {
     await stop().catch((e: unknown) => log.error({ err: e }, 'cleanup after a failed start failed'))

@@ -45,3 +45,10 @@ export class BrokerResponseError extends RocketMQError {
     this.retriable = retriable
   }
 }
+
+/** A request refused because of what it asked for (a bad name, a value out of range); the admin API answers 400. */
+export class InvalidArgumentError extends RocketMQError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RMQ_ERR_INVALID_ARGUMENT', message, options)
+  }
+}

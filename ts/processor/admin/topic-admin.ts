@@ -20,57 +20,86 @@ import { QUEUES_PER_TURN_MASK, fail, ok } from './admin-response.js'
 function adminTopicProblem(ctx: BrokerContext, topic: string): string | null {
   const invalid = validateTopic(topic)
   if (invalid !== null) return invalid
-  if (topic === ctx.brokerConfig.brokerClusterName) return `The specified topic[${topic}] is conflict with the cluster name.`
+  if (topic === ctx.brokerConfig.brokerClusterName)
+    return `The specified topic[${topic}] is conflict with the cluster name.`
   if (ctx.topicConfigManager.isSystemTopic(topic)) return `The topic[${topic}] is conflict with system topic.`
   return null
 }
 
-/**
- * Creates or changes a topic and answers once the name servers have it, as RocketMQ 4.9 registers before it
- * answers: a client that asks a name server for the route right after the answer sees the new queues. A failed
- * registration is logged and the answer is still SUCCESS, as in RocketMQ.
- */
-export async function updateAndCreateTopic(ctx: BrokerContext, request: RemotingCommand): Promise<RemotingCommand> {
-  const h = new HeaderReader(request)
-  const topic = h.string('topic')
-  const problem = adminTopicProblem(ctx, topic)
-  if (problem !== null) return fail(ResponseCode.SYSTEM_ERROR, problem)
-  const readQueueNums = h.int('readQueueNums')
-  const writeQueueNums = h.int('writeQueueNums')
-  const perm = h.int('perm')
-  const filter = h.optString('topicFilterType') ?? 'SINGLE_TAG'
-  for (const [name, n] of [['readQueueNums', readQueueNums], ['writeQueueNums', writeQueueNums]] as const) {
-    if (n < 0 || n > QUEUE_ID_MAX + 1) return fail(ResponseCode.SYSTEM_ERROR, `${name} must be between 0 and ${QUEUE_ID_MAX + 1}, got ${n}`)
-  }
-  if (perm < 0 || perm > 15) return fail(ResponseCode.SYSTEM_ERROR, `perm must be between 0 and 15, got ${perm}`)
-  if (filter !== 'SINGLE_TAG' && filter !== 'MULTI_TAG') return fail(ResponseCode.SYSTEM_ERROR, `unknown topicFilterType ${filter}`)
-  const tc = newTopicConfig(topic, {
-    readQueueNums,
-    writeQueueNums,
-    perm,
-    topicFilterType: filter as TopicFilterType,
-    topicSysFlag: h.optInt('topicSysFlag') ?? 0,
-    order: h.optBool('order') ?? false,
-  })
-  ctx.topicConfigManager.updateTopicConfig(tc)
-  await ctx.registerBrokerAll(false)
-  return ok()
+/** A topic's settings as an admin gives them (UPDATE_AND_CREATE_TOPIC's header, or the admin HTTP API's body). */
+export interface TopicSpec {
+  topic: string
+  readQueueNums: number
+  writeQueueNums: number
+  perm: number
+  topicFilterType?: string
+  topicSysFlag?: number
+  order?: boolean
 }
 
 /**
- * Deletes a topic here and answers once a registration without it has finished. RocketMQ 4.9 does not register
- * on delete; registering and waiting here means no registration that still carried the topic is in flight when
- * the admin goes on to DELETE_TOPIC_IN_NAMESRV (a name server only adds queue data from a registration, so a late
- * one would bring the deleted topic back for good).
+ * Creates or changes a topic and resolves once the name servers have it, as RocketMQ 4.9 registers before it
+ * answers: a client that asks a name server for the route right after sees the new queues. Resolves with why the
+ * topic was refused, or null. A failed registration is logged and still counts as done, as in RocketMQ.
  */
-export async function deleteTopic(ctx: BrokerContext, request: RemotingCommand): Promise<RemotingCommand> {
-  const topic = new HeaderReader(request).string('topic')
+export async function applyTopicSpec(ctx: BrokerContext, spec: TopicSpec): Promise<string | null> {
+  const problem = adminTopicProblem(ctx, spec.topic)
+  if (problem !== null) return problem
+  for (const name of ['readQueueNums', 'writeQueueNums'] as const) {
+    const n = spec[name]
+    if (!Number.isInteger(n) || n < 0 || n > QUEUE_ID_MAX + 1)
+      return `${name} must be between 0 and ${QUEUE_ID_MAX + 1}, got ${n}`
+  }
+  if (!Number.isInteger(spec.perm) || spec.perm < 0 || spec.perm > 15)
+    return `perm must be between 0 and 15, got ${spec.perm}`
+  const filter = spec.topicFilterType ?? 'SINGLE_TAG'
+  if (filter !== 'SINGLE_TAG' && filter !== 'MULTI_TAG') return `unknown topicFilterType ${filter}`
+  const tc = newTopicConfig(spec.topic, {
+    readQueueNums: spec.readQueueNums,
+    writeQueueNums: spec.writeQueueNums,
+    perm: spec.perm,
+    topicFilterType: filter as TopicFilterType,
+    topicSysFlag: spec.topicSysFlag ?? 0,
+    order: spec.order ?? false,
+  })
+  ctx.topicConfigManager.updateTopicConfig(tc)
+  await ctx.registerBrokerAll(false)
+  return null
+}
+
+/**
+ * Deletes a topic here (its config and consume queues) and resolves once a registration without it has
+ * finished; resolves with why it was refused, or null. RocketMQ 4.9 does not register on delete; registering and
+ * waiting here means no registration that still carried the topic is in flight when the admin goes on to
+ * DELETE_TOPIC_IN_NAMESRV (a name server only adds queue data from a registration, so a late one would bring the
+ * deleted topic back for good).
+ */
+export async function removeTopic(ctx: BrokerContext, topic: string): Promise<string | null> {
   const problem = adminTopicProblem(ctx, topic)
-  if (problem !== null) return fail(ResponseCode.SYSTEM_ERROR, problem)
+  if (problem !== null) return problem
   ctx.topicConfigManager.deleteTopicConfig(topic)
   await ctx.store.deleteTopic(topic)
   await ctx.registerBrokerAll(false)
-  return ok()
+  return null
+}
+
+export async function updateAndCreateTopic(ctx: BrokerContext, request: RemotingCommand): Promise<RemotingCommand> {
+  const h = new HeaderReader(request)
+  const problem = await applyTopicSpec(ctx, {
+    topic: h.string('topic'),
+    readQueueNums: h.int('readQueueNums'),
+    writeQueueNums: h.int('writeQueueNums'),
+    perm: h.int('perm'),
+    topicFilterType: h.optString('topicFilterType'),
+    topicSysFlag: h.optInt('topicSysFlag'),
+    order: h.optBool('order'),
+  })
+  return problem === null ? ok() : fail(ResponseCode.SYSTEM_ERROR, problem)
+}
+
+export async function deleteTopic(ctx: BrokerContext, request: RemotingCommand): Promise<RemotingCommand> {
+  const problem = await removeTopic(ctx, new HeaderReader(request).string('topic'))
+  return problem === null ? ok() : fail(ResponseCode.SYSTEM_ERROR, problem)
 }
 
 export function getAllTopicConfig(ctx: BrokerContext): RemotingCommand {
@@ -78,12 +107,19 @@ export function getAllTopicConfig(ctx: BrokerContext): RemotingCommand {
 }
 
 export function getSystemTopicListFromBroker(ctx: BrokerContext): RemotingCommand {
-  const topicList = [...ctx.topicConfigManager.topics()].map((t) => t.topicName).filter((t) => ctx.topicConfigManager.isSystemTopic(t))
+  const topicList = [...ctx.topicConfigManager.topics()]
+    .map((t) => t.topicName)
+    .filter((t) => ctx.topicConfigManager.isSystemTopic(t))
   return ok({ topicList })
 }
 
 /** Store time of the message at `queueOffset`, 0 when there is none (`getMessageStoreTimeStamp`). */
-export async function storeTimeAt(store: MessageStore, topic: string, queueId: number, queueOffset: number): Promise<number> {
+export async function storeTimeAt(
+  store: MessageStore,
+  topic: string,
+  queueId: number,
+  queueOffset: number,
+): Promise<number> {
   if (queueOffset < 0) return 0
   const r = await store.getMessage('', topic, queueId, queueOffset, 1)
   if (r.messageCount === 0) return 0

@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify'
+
+import { AdminClient } from '../../client/admin-client.js'
+import { RocketMQError } from '../../common/errors.js'
+import type { AdminBroker } from '../admin-broker.js'
+import { clusterSchema, errorSchema } from '../schemas.js'
+
+/** `putTps` / `getTransferedTps` of runtime info are "r10 r60 r600": the 10 s rate. */
+function firstRate(text: string | undefined): number | null {
+  const n = Number.parseFloat(text ?? '')
+  return Number.isFinite(n) ? n : null
+}
+
+/**
+ * `GET /api/cluster`: the clusters and brokers the name servers know, each broker with its version and rates from
+ * GET_BROKER_RUNTIME_INFO. The SDK's AdminClient asks; it starts on first use and stops with the app.
+ */
+export function clusterRoutes(app: FastifyInstance, broker: AdminBroker): void {
+  let admin: AdminClient | null = null
+  let starting: Promise<AdminClient> | null = null
+  const client = (): Promise<AdminClient> => {
+    starting ??= (async () => {
+      const a = new AdminClient({ namesrvAddr: broker.namesrvAddrs().join(';') })
+      await a.start()
+      admin = a
+      return a
+    })().catch((err: unknown) => {
+      starting = null
+      throw err
+    })
+    return starting
+  }
+  app.addHook('onClose', async () => {
+    await admin?.shutdown()
+  })
+
+  app.get(
+    '/api/cluster',
+    {
+      schema: {
+        summary: 'Name servers, clusters and brokers',
+        tags: ['cluster'],
+        response: { 200: clusterSchema, 401: errorSchema, 503: errorSchema },
+      },
+    },
+    async () => {
+      const namesrvAddrs = [...broker.namesrvAddrs()]
+      const rows = namesrvAddrs.length === 0 ? [] : await (await client()).clusterList()
+      const clusters = new Map<string, object[]>()
+      for (const b of rows) {
+        let info: Record<string, string> | null = null
+        try {
+          info = await (await client()).examineBrokerRuntimeInfo(b.addr)
+        } catch (err) {
+          // A broker that does not answer is still listed, without version and rates.
+          if (!(err instanceof RocketMQError)) throw err
+        }
+        const list = clusters.get(b.clusterName) ?? []
+        clusters.set(b.clusterName, list)
+        list.push({
+          brokerName: b.brokerName,
+          brokerId: b.brokerId,
+          addr: b.addr,
+          role: b.brokerId === 0 ? 'MASTER' : 'SLAVE',
+          version: info?.brokerVersionDesc ?? null,
+          putTps: firstRate(info?.putTps),
+          getTps: firstRate(info?.getTransferedTps),
+        })
+      }
+      return {
+        self: broker.brokerAddr,
+        namesrvAddrs,
+        clusters: [...clusters].map(([cluster, brokers]) => ({ cluster, brokers })),
+      }
+    },
+  )
+}
