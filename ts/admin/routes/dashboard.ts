@@ -1,6 +1,6 @@
 /**
  * `GET /`: the dashboard, one self-contained page (no front-end framework, no build step). It polls the JSON API
- * every 2 s and draws put/get throughput as an SVG line chart. Everything the API returns is inserted as text, never
+ * every 2 s and draws put/get throughput (from the counters' change between polls) as an SVG line chart. Everything the API returns is inserted as text, never
  * as HTML, so a hostile topic name or message body cannot script the page. With an admin token, the page asks for
  * it once and keeps it in sessionStorage (or takes it from `#token=` in the address).
  */
@@ -22,7 +22,7 @@ const PAGE = /* html */ `<!doctype html>
   header h1 { font-size:1.15rem; margin:0; }
   header span { color:var(--muted); }
   main { padding:1rem 1.2rem; display:grid; gap:1rem; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); }
-  section { background:#fff; border:1px solid var(--line); border-radius:6px; padding:.8rem 1rem; min-width:0; }
+  section { background:#fff; border:1px solid var(--line); border-radius:6px; padding:.8rem 1rem; min-width:0; overflow-x:auto; }
   section h2 { font-size:.95rem; margin:0 0 .6rem; }
   .cards { display:grid; grid-template-columns: repeat(3, 1fr); gap:.6rem; }
   .card b { display:block; font-size:1.2rem; font-variant-numeric: tabular-nums; }
@@ -97,6 +97,7 @@ const PAGE = /* html */ `<!doctype html>
 const REFRESH_MS = ${DASHBOARD_REFRESH_MS}
 const POINTS = 90
 const samples = []
+let last = null
 const open = new Set()
 let token = sessionStorage.getItem('ferrymq-token') || ''
 const fromHash = /(?:^|[#&])token=([^&]+)/.exec(location.hash)
@@ -126,8 +127,9 @@ function drawChart() {
   const svg = $('chart'); svg.replaceChildren()
   const max = Math.max(1, ...samples.map((h) => Math.max(h.put, h.get)))
   $('chart-max').textContent = 'max ' + num(max) + ' msg/s'
+  // Newest at the right edge, one point per poll.
   for (const [key, color] of [['put', 'var(--put)'], ['get', 'var(--get)']]) {
-    const pts = samples.map((h, i) => ((i / (POINTS - 1)) * 600).toFixed(1) + ',' + (175 - (h[key] / max) * 165).toFixed(1)).join(' ')
+    const pts = samples.map((h, i) => (600 - ((samples.length - 1 - i) / (POINTS - 1)) * 600).toFixed(1) + ',' + (175 - (h[key] / max) * 165).toFixed(1)).join(' ')
     const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline')
     line.setAttribute('points', pts); line.setAttribute('fill', 'none'); line.setAttribute('stroke', color); line.setAttribute('stroke-width', '2')
     line.setAttribute('data-series', key)
@@ -137,13 +139,18 @@ function drawChart() {
 
 function renderStore(s) {
   $('broker').textContent = s.brokerName + ' · ' + s.clusterName + ' · ' + s.brokerAddr + ' · ' + s.brokerRole + ' · ' + s.flushDiskType
-  $('put-tps').textContent = num(s.putTps.last1s)
-  $('get-tps').textContent = num(s.getTps.last1s)
+  // Rates between two polls, from the counters: a burst between polls still shows (a 1 s rate could miss it).
+  const now = performance.now()
+  const put = last ? ((s.putMessages - last.put) * 1000) / (now - last.at) : s.putTps.last1s
+  const get = last ? ((s.getMessages - last.get) * 1000) / (now - last.at) : s.getTps.last1s
+  last = { at: now, put: s.putMessages, get: s.getMessages }
+  $('put-tps').textContent = num(put)
+  $('get-tps').textContent = num(get)
   $('put-total').textContent = num(s.putMessages)
   $('put-p99').textContent = us(s.putLatency.p99Us)
   $('disk').textContent = bytes(s.diskUsedBytes) + ' / ' + bytes(s.diskFreeBytes)
   $('busy').textContent = num(s.busyRefusals) + ' · ' + num(s.slowPuts)
-  samples.push({ put: s.putTps.last1s, get: s.getTps.last1s })
+  samples.push({ put, get })
   while (samples.length > POINTS) samples.shift()
   drawChart()
 }
