@@ -87,7 +87,7 @@ describe('broker: the remaining request codes', () => {
       },
     })
     const offline = await request(c.client, c.brokerAddr, RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, { topic: 'RsT', group: 'RsG', timestamp: 0, isForce: true })
-    expect(offline.code).toBe(ResponseCode.SYSTEM_ERROR)
+    expect(offline.code).toBe(ResponseCode.CONSUMER_NOT_ONLINE)
     await heartbeat(consumer, c.brokerAddr, 'rs-client', [{ group: 'RsG', topics: { RsT: '*' } }])
     const r = await request(c.client, c.brokerAddr, RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, { topic: 'RsT', group: 'RsG', timestamp: 0, isForce: true })
     expect(r.code).toBe(ResponseCode.SUCCESS)

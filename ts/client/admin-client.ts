@@ -400,8 +400,8 @@ export class AdminClient {
    * themselves). Without `force` a queue moves only backwards: one whose committed offset is already below the
    * target keeps it. The result's `oldOffset`s are the committed offsets read just before.
    *
-   * When a broker answers that no consumer of the group is online (`CONSUMER_NOT_ONLINE`, 206, from a Java broker;
-   * `SYSTEM_ERROR` "Consumer not online…" from ferrymq's), the committed offsets are written instead, as
+   * When a broker answers that no consumer of the group is online (`CONSUMER_NOT_ONLINE`, 206), the committed
+   * offsets are written instead, as
    * `resetOffsetByTimestampOld` does: for every queue the group has offsets on (or, when it has none on the topic,
    * every queue, counted from its min offset), the offset at the time (SEARCH_OFFSET_BY_TIMESTAMP, or GET_MAX_OFFSET)
    * is written with UPDATE_CONSUMER_OFFSET when `force` is set or it is not above the committed offset. Any other
@@ -922,11 +922,7 @@ function queueKey(mq: MessageQueue): string {
   return `${mq.topic}\u0000${mq.brokerName}\u0000${mq.queueId}`
 }
 
-/**
- * The answer of a broker that has no consumer of the group online to tell: `CONSUMER_NOT_ONLINE` as Java's
- * `Broker2Client#resetOffset` answers, or the `SYSTEM_ERROR` "Consumer not online…" ferrymq's broker answers.
- */
+/** The answer of a broker that has no consumer of the group online to tell (`Broker2Client#resetOffset`). */
 function consumerNotOnline(response: RemotingCommand): boolean {
-  if (response.code === ResponseCode.CONSUMER_NOT_ONLINE) return true
-  return response.code === ResponseCode.SYSTEM_ERROR && /^Consumer not online/i.test(response.remark ?? '')
+  return response.code === ResponseCode.CONSUMER_NOT_ONLINE
 }

@@ -201,7 +201,7 @@ export async function resetOffset(ctx: BrokerContext, request: RemotingCommand):
   const channels = ctx.consumerManager.getConsumerGroupInfo(group)?.channels
   if (channels === undefined || channels.size === 0) {
     return fail(
-      ResponseCode.SYSTEM_ERROR,
+      ResponseCode.CONSUMER_NOT_ONLINE,
       `Consumer not online, so can not reset offset, Group: ${group} Topic: ${topic} Timestamp: ${timestamp}`,
     )
   }
