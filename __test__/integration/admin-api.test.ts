@@ -450,28 +450,25 @@ describe('admin API auth and readiness', () => {
   it('with a token, refuses requests without it (401) before anything is applied, and opens probes and the page', async () => {
     const admin = checkedAdminApp(c.broker, 's3cret')
     try {
-      const refused = await admin.call({ method: 'POST', url: '/api/topics', payload: { topic: 'AuthTopic' } })
+      const create = (authorization?: string) =>
+        admin.call({
+          method: 'POST',
+          url: '/api/topics',
+          payload: { topic: 'AuthTopic' },
+          headers: authorization ? { authorization } : {},
+        })
+      const refused = await create()
       expect(refused.statusCode).toBe(401)
       expect(refused.headers['www-authenticate']).toMatch(/^Bearer/)
       expect(c.broker.topicConfigManager.selectTopicConfig('AuthTopic')).toBeUndefined()
-      const wrong = await admin.call({
-        method: 'POST',
-        url: '/api/topics',
-        payload: { topic: 'AuthTopic' },
-        headers: { authorization: 'Bearer s3creT' },
-      })
+      const wrong = await create('Bearer s3creT')
       expect(wrong.statusCode).toBe(401)
       // A bad body with no token is still a 401: auth comes first.
       expect((await admin.call({ method: 'POST', url: '/api/topics', payload: { nope: 1 } })).statusCode).toBe(401)
       expect((await admin.call({ url: '/metrics' })).statusCode).toBe(401)
       for (const open of ['/healthz', '/readyz', '/', '/docs/json'])
         expect((await admin.call({ url: open })).statusCode, open).toBe(200)
-      const ok = await admin.call({
-        method: 'POST',
-        url: '/api/topics',
-        payload: { topic: 'AuthTopic' },
-        headers: { authorization: 'Bearer s3cret' },
-      })
+      const ok = await create('Bearer s3cret')
       expect(ok.statusCode).toBe(201)
       expect(c.broker.topicConfigManager.selectTopicConfig('AuthTopic')).toBeDefined()
     } finally {

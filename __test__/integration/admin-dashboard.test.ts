@@ -134,7 +134,7 @@ describe('dashboard in headless Chromium', () => {
     c.broker.topicConfigManager.updateTopicConfig(tc)
     await page.goto(url)
     await expect.poll(() => page.locator('#topics tbody').textContent(), { timeout: PAGE_WAIT_MS }).toContain(hostile)
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined()
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined()
     expect(await page.locator('#topics img').count()).toBe(0)
   }, 60_000)
 

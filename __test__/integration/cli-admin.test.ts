@@ -2,52 +2,17 @@
  * The `ferrymq` admin commands (`ferrymq topic|consumer|message|cluster …`) against a real name server and broker
  * started in this process.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 
 import { Message } from '../../ts/client/message.js'
 import { Producer } from '../../ts/client/producer.js'
 import { RequestCode } from '../../ts/common/request-code.js'
 import { heartbeat, request } from '../helpers/broker-requests.js'
+import { killCliProcesses, runCli } from '../helpers/cli-process.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
 import { waitFor } from '../helpers/wait-for.js'
 
-/** Run from source through tsx, as cli-start.test.ts does: no build step, always the current code. */
-const CLI = ['--import', 'tsx', 'ts/cli/ferrymq.ts']
-/** A CLI run that takes longer than this is killed and fails the test. */
-const RUN_DEADLINE_MS = 30_000
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-const running = new Set<ChildProcess>()
-
-/** Runs the CLI to completion (killed at the deadline); NAMESRV_ADDR is unset unless `env` sets it. */
-function ferrymq(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const base = { ...process.env }
-  delete base.NAMESRV_ADDR
-  const child = spawn(process.execPath, [...CLI, ...args], {
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  running.add(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const deadline = setTimeout(() => child.kill('SIGKILL'), RUN_DEADLINE_MS)
-  return new Promise((resolve) => {
-    child.once('close', (code) => {
-      clearTimeout(deadline)
-      running.delete(child)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+const ferrymq = runCli
 
 describe('ferrymq admin commands', () => {
   let c: TestCluster
@@ -61,12 +26,12 @@ describe('ferrymq admin commands', () => {
     await producer.start()
   })
   afterEach(async () => {
-    for (const child of running) child.kill('SIGKILL')
+    killCliProcesses()
     await producer.shutdown()
     await c.stop()
   })
   afterAll(() => {
-    for (const child of running) child.kill('SIGKILL')
+    killCliProcesses()
   })
 
   it('creates, routes, lists, shows stats of and deletes a topic', async () => {

@@ -3,8 +3,6 @@
  * process. Most runs call `runAdminCommand` in-process; a few spawn the CLI through tsx to check the exit codes a
  * shell sees.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 
 import { ConsumeConcurrentlyStatus } from '../../ts/client/consume-service.js'
@@ -16,44 +14,16 @@ import { PushConsumer } from '../../ts/client/push-consumer.js'
 import { parseResetTimestamp, runAdminCommand } from '../../ts/cli/admin-commands.js'
 import { RequestCode } from '../../ts/common/request-code.js'
 import { heartbeat, request } from '../helpers/broker-requests.js'
+import { killCliProcesses, runCli, type CliRun } from '../helpers/cli-process.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
 import { waitFor } from '../helpers/wait-for.js'
 
-/** Run from source through tsx, as cli-admin.test.ts does: no build step, always the current code. */
-const CLI = ['--import', 'tsx', 'ts/cli/ferrymq.ts']
-/** A CLI run that takes longer than this is killed and fails the test. */
-const RUN_DEADLINE_MS = 30_000
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
+/** Runs `ferrymq admin …` as a child process. */
+function spawnAdmin(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runCli(['admin', ...args], env)
 }
 
-const running = new Set<ChildProcess>()
-
-/** Runs `ferrymq admin …` as a child process to completion (killed at the deadline); NAMESRV_ADDR unset unless given. */
-function spawnAdmin(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const base = { ...process.env }
-  delete base.NAMESRV_ADDR
-  const child = spawn(process.execPath, [...CLI, 'admin', ...args], {
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  running.add(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const deadline = setTimeout(() => child.kill('SIGKILL'), RUN_DEADLINE_MS)
-  return new Promise((resolve) => {
-    child.once('close', (code) => {
-      clearTimeout(deadline)
-      running.delete(child)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+type Run = CliRun
 
 /** Runs `ferrymq admin …` in this process, output captured. */
 async function admin(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
@@ -129,13 +99,13 @@ describe('ferrymq admin (mqadmin commands)', () => {
     await producer.start()
   })
   afterEach(async () => {
-    for (const child of running) child.kill('SIGKILL')
+    killCliProcesses()
     for (const k of consumers.splice(0)) await k.shutdown()
     await producer.shutdown()
     await c.stop()
   })
   afterAll(() => {
-    for (const child of running) child.kill('SIGKILL')
+    killCliProcesses()
   })
 
   function sendTo(topic: string, queueId: number, body: string, keys?: string) {

@@ -36,39 +36,29 @@ export function buildMetricsRegistry(broker: AdminBroker): { registry: Registry;
   collectDefaultMetrics({ register: registry, prefix: 'ferrymq_' })
   let snap: Snapshot | null = null
 
-  const gauge = (name: string, help: string, labelNames: string[], read: (s: Snapshot) => Iterable<Reading>): void => {
-    registry.registerMetric(
-      new Gauge({
-        name,
-        help,
-        labelNames,
-        registers: [],
-        collect() {
-          this.reset()
-          if (snap !== null) for (const [labels, v] of read(snap)) this.set(labels, v)
-        },
-      }),
-    )
-  }
-  const counter = (
-    name: string,
-    help: string,
-    labelNames: string[],
-    read: (s: Snapshot) => Iterable<Reading>,
-  ): void => {
-    registry.registerMetric(
-      new Counter({
-        name,
-        help,
-        labelNames,
-        registers: [],
-        collect() {
-          this.reset()
-          if (snap !== null) for (const [labels, v] of read(snap)) this.inc(labels, v)
-        },
-      }),
-    )
-  }
+  /** A metric whose samples are read from the scrape's snapshot: gauges are set, counters carry the total. */
+  const collected =
+    (Kind: typeof Gauge | typeof Counter) =>
+    (name: string, help: string, labelNames: string[], read: (s: Snapshot) => Iterable<Reading>): void => {
+      registry.registerMetric(
+        new Kind({
+          name,
+          help,
+          labelNames,
+          registers: [],
+          collect(this: Gauge | Counter) {
+            this.reset()
+            if (snap === null) return
+            for (const [labels, v] of read(snap)) {
+              if (this instanceof Gauge) this.set(labels, v)
+              else this.inc(labels, v)
+            }
+          },
+        }),
+      )
+    }
+  const gauge = collected(Gauge)
+  const counter = collected(Counter)
   const one = (v: number): Reading[] => [[{}, v]]
   const quantiles = (p: StoreStats['putLatency']): Reading[] => [
     [{ quantile: '0.5' }, p.p50Us / 1e6],
