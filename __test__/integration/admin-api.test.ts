@@ -493,6 +493,20 @@ describe('admin API auth and readiness', () => {
     }
   })
 
+  it('is not ready while no name server has taken a registration, yet its API answers', async () => {
+    const lonely = await startCluster({ broker: { namesrvAddr: '127.0.0.1:1' } })
+    const admin = checkedAdminApp(lonely.broker)
+    try {
+      expect(lonely.broker.isReady()).toBe(true)
+      expect((await admin.call({ url: '/readyz' })).json()).toEqual({ ready: false })
+      expect((await admin.call({ url: '/api/store' })).statusCode).toBe(200)
+    } finally {
+      await admin.app.close()
+      await lonely.stop()
+    }
+    expect(c.broker.hasRegistered()).toBe(true)
+  })
+
   it('serves the same API over a real socket', async () => {
     const app = buildAdminApp({ broker: c.broker })
     try {

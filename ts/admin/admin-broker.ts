@@ -23,8 +23,10 @@ export interface AdminBroker {
   readonly consumerOffsetManager: ConsumerOffsetManager
   readonly consumerManager: ConsumerManager
   readonly subscriptionGroupManager: SubscriptionGroupManager
-  /** The store has recovered and the broker has registered with its name servers. */
+  /** The store has recovered and the broker serves requests. */
   isReady(): boolean
+  /** A registration has reached at least one name server (or none is configured). */
+  hasRegistered(): boolean
   /** Creates or changes a topic here; resolves once the name servers have it. */
   applyTopic(spec: TopicSpec): Promise<void>
   /** Deletes a topic here and from the name servers' routes for this broker's cluster. */

@@ -4,7 +4,8 @@
  *
  * Auth: with `authToken` set, every route but the health probes, the dashboard page and the OpenAPI document needs
  * `Authorization: Bearer <token>`; a refused request gets 401 before any handler runs, so nothing is half applied.
- * Until the broker is ready (store recovered, registered) the API and metrics answer 503.
+ * Until the broker serves requests (store recovered) the API and metrics answer 503; `/readyz` also waits for the
+ * first registration to reach a name server, while the API stays usable to see why it has not.
  */
 import { timingSafeEqual } from 'node:crypto'
 
@@ -97,7 +98,7 @@ export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
         },
       },
       async (_request, reply) => {
-        const ready = broker.isReady()
+        const ready = broker.isReady() && broker.hasRegistered()
         return reply.code(ready ? 200 : 503).send({ ready })
       },
     )

@@ -96,6 +96,8 @@ export class BrokerController implements BrokerContext {
   }
   private readonly extraHooks: RPCHook[]
   private ready = false
+  /** A registration has reached a name server (or there are none to reach). */
+  private registered = false
   private stopping = false
   private addr = ''
   private host: Buffer = Buffer.alloc(8)
@@ -189,6 +191,10 @@ export class BrokerController implements BrokerContext {
 
   isReady(): boolean {
     return this.ready
+  }
+
+  hasRegistered(): boolean {
+    return this.registered
   }
 
   /** Puts through RocketMQ's store hooks (the delay-level rewrite) and wakes the pulls waiting on the queue. */
@@ -488,7 +494,7 @@ export class BrokerController implements BrokerContext {
       // Registered perms never exceed the broker's own (`BrokerController#doRegisterBrokerAll`).
       for (const [name, tc] of wrapper.topicConfigTable) wrapper.topicConfigTable.set(name, { ...tc, perm: tc.perm & c.brokerPermission })
     }
-    await this.outerAPI.registerBrokerAll({
+    const outcomes = await this.outerAPI.registerBrokerAll({
       clusterName: c.brokerClusterName,
       brokerAddr: this.addr,
       brokerName: c.brokerName,
@@ -499,6 +505,7 @@ export class BrokerController implements BrokerContext {
       timeoutMs: c.registerBrokerTimeoutMills,
       compressed: c.compressedRegister,
     })
+    if (outcomes.length === 0 || outcomes.some((o) => o.ok)) this.registered = true
   }
 
   private every(intervalMs: number, task: () => void): void {
