@@ -21,7 +21,6 @@ import {
   consumerConnectionsText,
   consumerGroupListText,
   consumerProgressText,
-  firstRate,
   keyValueText,
   messageJson,
   messageListText,
@@ -33,7 +32,6 @@ import {
   topicDeleteText,
   topicStatsText,
   topicUpdateText,
-  type ClusterListRow,
   type ConsumerGroupRow,
   type TopicClusterRow,
 } from './admin-output.js'
@@ -297,7 +295,7 @@ const COMMANDS = new Map<string, AdminCommand>([
     {
       options: {},
       async run(admin) {
-        const rows = await clusterListWithRuntime(admin)
+        const rows = await admin.clusterListWithRuntime()
         return { json: rows, text: clusterListText(rows) }
       },
     },
@@ -313,28 +311,6 @@ const COMMANDS = new Map<string, AdminCommand>([
     },
   ],
 ])
-
-/** Every broker of every cluster, with version and rates from its runtime info (`-` where it does not answer). */
-async function clusterListWithRuntime(admin: AdminClient): Promise<ClusterListRow[]> {
-  const brokers = await admin.clusterList()
-  return Promise.all(
-    brokers.map(async (b) => {
-      try {
-        const info = await admin.examineBrokerRuntimeInfo(b.addr)
-        return {
-          ...b,
-          version: info.brokerVersionDesc ?? null,
-          inTps: firstRate(info.putTps),
-          outTps: firstRate(info.getTransferedTps),
-        }
-      } catch (err) {
-        // One unreachable broker must not hide the others: its row shows dashes, as mqadmin's does.
-        if (!(err instanceof RocketMQError)) throw err
-        return { ...b, version: null, inTps: null, outTps: null }
-      }
-    }),
-  )
-}
 
 function rpcHooks(v: Values, env: NodeJS.ProcessEnv): RPCHook[] {
   const accessKey = str(v, 'access-key') ?? env.FERRYMQ_ACCESS_KEY
@@ -624,7 +600,7 @@ const MQADMIN_COMMANDS = new Map<string, MqadminCommand>([
       options: { clusterName: { type: 'string', short: 'c' } },
       async run(admin, v) {
         const cluster = str(v, 'clusterName')?.trim()
-        const rows = (await clusterListWithRuntime(admin)).filter(
+        const rows = (await admin.clusterListWithRuntime()).filter(
           (r) => cluster === undefined || r.clusterName === cluster,
         )
         return { json: rows, text: clusterListText(rows) }

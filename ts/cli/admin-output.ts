@@ -3,7 +3,7 @@
  * values for scripts. Maps and buffers of the SDK's results are turned into plain objects and base64 here.
  */
 import type {
-  ClusterBroker,
+  ClusterBrokerRuntime,
   ConsumerConnections,
   ConsumerProgress,
   ResetOffsetResult,
@@ -187,19 +187,7 @@ export function messageListText(messages: readonly MessageExt[]): string {
 }
 
 /** A cluster row with the runtime figures `mqadmin clusterList` shows, `null` where the broker did not answer. */
-export interface ClusterListRow extends ClusterBroker {
-  version: string | null
-  /** Messages per second stored, over the last 10 s (first of `putTps`). */
-  inTps: number | null
-  /** Messages per second consumed, over the last 10 s (first of `getTransferedTps`). */
-  outTps: number | null
-}
-
-/** The first of the space-separated rates of `putTps` / `getTransferedTps`. */
-export function firstRate(text: string | undefined): number | null {
-  const n = Number.parseFloat(text?.split(' ')[0] ?? '')
-  return Number.isFinite(n) ? n : null
-}
+export type ClusterListRow = ClusterBrokerRuntime
 
 export function clusterListText(rows: readonly ClusterListRow[]): string {
   const rate = (n: number | null): string => (n === null ? '-' : n.toFixed(2))

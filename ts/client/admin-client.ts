@@ -74,6 +74,7 @@ import {
   uniqIdTimestampMs,
   type BrokerAddr,
   type ClusterBroker,
+  type ClusterBrokerRuntime,
   type ConsumerConnections,
   type ConsumerProgress,
   type ConsumerQueueProgress,
@@ -97,6 +98,7 @@ export {
   TOPIC_QUEUE_NUMS_DEFAULT,
   uniqIdTimestampMs,
   type ClusterBroker,
+  type ClusterBrokerRuntime,
   type ConsumerConnections,
   type ConsumerProgress,
   type ConsumerQueueProgress,
@@ -589,6 +591,31 @@ export class AdminClient {
   // ---- brokers ------------------------------------------------------------------------------------------------
 
   /** GET_BROKER_RUNTIME_INFO: the broker's runtime figures (`brokerVersionDesc`, `putTps`, …), keys sorted. */
+  /**
+   * Every broker of every cluster with its version and 10 s rates from GET_BROKER_RUNTIME_INFO; a broker that does
+   * not answer keeps its row, with nulls (as mqadmin's `clusterList` prints dashes).
+   */
+  async clusterListWithRuntime(): Promise<ClusterBrokerRuntime[]> {
+    const brokers = await this.clusterList()
+    return Promise.all(
+      brokers.map(async (b) => {
+        try {
+          const info = await this.examineBrokerRuntimeInfo(b.addr)
+          return {
+            ...b,
+            version: info.brokerVersionDesc ?? null,
+            inTps: firstRate(info.putTps),
+            outTps: firstRate(info.getTransferedTps),
+          }
+        } catch (err) {
+          // One unreachable broker must not hide the others.
+          if (!(err instanceof RocketMQError)) throw err
+          return { ...b, version: null, inTps: null, outTps: null }
+        }
+      }),
+    )
+  }
+
   async examineBrokerRuntimeInfo(addr: string): Promise<Record<string, string>> {
     this.checkRunning()
     const request = RemotingCommand.createRequest(RequestCode.GET_BROKER_RUNTIME_INFO)
@@ -925,4 +952,10 @@ function queueKey(mq: MessageQueue): string {
 /** The answer of a broker that has no consumer of the group online to tell (`Broker2Client#resetOffset`). */
 function consumerNotOnline(response: RemotingCommand): boolean {
   return response.code === ResponseCode.CONSUMER_NOT_ONLINE
+}
+
+/** The first of the space-separated rates (10 s, 60 s, 600 s) of `putTps` / `getTransferedTps`. */
+function firstRate(text: string | undefined): number | null {
+  const n = Number.parseFloat(text?.split(' ')[0] ?? '')
+  return Number.isFinite(n) ? n : null
 }

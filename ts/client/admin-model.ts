@@ -26,6 +26,15 @@ export interface ClusterBroker {
   addr: string
 }
 
+/** A broker of `clusterList` with what its runtime info says; nulls where it did not answer. */
+export interface ClusterBrokerRuntime extends ClusterBroker {
+  version: string | null
+  /** Messages per second stored, over the last 10 s (first of `putTps`). */
+  inTps: number | null
+  /** Messages per second consumed, over the last 10 s (first of `getTransferedTps`). */
+  outTps: number | null
+}
+
 /** Which brokers a topic change goes to; with none of these, every master of the only cluster. */
 export interface TopicTarget {
   /** Every master of this cluster (`mqadmin updateTopic -c`). */

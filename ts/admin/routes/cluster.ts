@@ -1,19 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 
 import { AdminClient } from '../../client/admin-client.js'
-import { RocketMQError } from '../../common/errors.js'
 import type { AdminBroker } from '../admin-broker.js'
 import { clusterSchema, errorSchema } from '../schemas.js'
 
-/** `putTps` / `getTransferedTps` of runtime info are "r10 r60 r600": the 10 s rate. */
-function firstRate(text: string | undefined): number | null {
-  const n = Number.parseFloat(text ?? '')
-  return Number.isFinite(n) ? n : null
-}
-
 /**
  * `GET /api/cluster`: the clusters and brokers the name servers know, each broker with its version and rates from
- * GET_BROKER_RUNTIME_INFO. The SDK's AdminClient asks; it starts on first use and stops with the app.
+ * GET_BROKER_RUNTIME_INFO (null where a broker does not answer). The SDK's AdminClient asks; it starts on first use and stops with the app.
  */
 export function clusterRoutes(app: FastifyInstance, broker: AdminBroker): void {
   let admin: AdminClient | null = null
@@ -45,16 +38,9 @@ export function clusterRoutes(app: FastifyInstance, broker: AdminBroker): void {
     },
     async () => {
       const namesrvAddrs = [...broker.namesrvAddrs()]
-      const rows = namesrvAddrs.length === 0 ? [] : await (await client()).clusterList()
+      const rows = namesrvAddrs.length === 0 ? [] : await (await client()).clusterListWithRuntime()
       const clusters = new Map<string, object[]>()
       for (const b of rows) {
-        let info: Record<string, string> | null = null
-        try {
-          info = await (await client()).examineBrokerRuntimeInfo(b.addr)
-        } catch (err) {
-          // A broker that does not answer is still listed, without version and rates.
-          if (!(err instanceof RocketMQError)) throw err
-        }
         const list = clusters.get(b.clusterName) ?? []
         clusters.set(b.clusterName, list)
         list.push({
@@ -62,9 +48,9 @@ export function clusterRoutes(app: FastifyInstance, broker: AdminBroker): void {
           brokerId: b.brokerId,
           addr: b.addr,
           role: b.brokerId === 0 ? 'MASTER' : 'SLAVE',
-          version: info?.brokerVersionDesc ?? null,
-          putTps: firstRate(info?.putTps),
-          getTps: firstRate(info?.getTransferedTps),
+          version: b.version,
+          putTps: b.inTps,
+          getTps: b.outTps,
         })
       }
       return {
