@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 
+import type { ResetOffsetResult } from '../../ts/client/admin-model.js'
 import { ConsumeConcurrentlyStatus } from '../../ts/client/consume-service.js'
 import { ConsumeFromWhere } from '../../ts/client/consumer-config.js'
 import { Message } from '../../ts/client/message.js'
@@ -55,19 +56,8 @@ function mqadminTime(ms: number): string {
   )
 }
 
-interface ResetJson {
-  mode: 'online' | 'offline'
-  force: boolean
-  timestamp: number
-  queues: {
-    brokerName: string
-    queueId: number
-    oldOffset: number
-    newOffset: number
-    brokerOffset: number | null
-    timestampOffset: number | null
-  }[]
-}
+/** What `resetOffsetByTime --json` prints: the SDK's result as JSON. */
+type ResetJson = ResetOffsetResult
 
 interface ProgressJson {
   lagTotal: number
