@@ -160,21 +160,20 @@ export interface OffsetStoreOptions {
   logger?: Logger
 }
 
-/** CLUSTERING: offsets live on the broker, this store caches them (`RemoteBrokerOffsetStore`). */
-export class RemoteBrokerOffsetStore implements OffsetStore {
-  private readonly table = new OffsetTable()
-  private readonly log: Logger
+/**
+ * What both stores share: the in-memory table every update goes to, and `readOffset`, which answers from memory
+ * unless told to read the store, and caches what the store says. Subclasses say how the store is read and written.
+ */
+abstract class CachedOffsetStore implements OffsetStore {
+  protected readonly table = new OffsetTable()
 
-  constructor(
-    private readonly backend: OffsetBackend,
-    readonly group: string,
-    options: OffsetStoreOptions = {},
-  ) {
-    this.log = (options.logger ?? noopLogger).child({ component: 'offset-store', group })
-  }
+  constructor(protected readonly log: Logger) {}
 
-  /** Nothing to load: offsets are read from the broker queue by queue. */
-  async load(): Promise<void> {}
+  abstract load(): Promise<void>
+  abstract persist(mq: MessageQueue): Promise<void>
+  abstract persistAll(mqs: readonly MessageQueue[]): Promise<void>
+  /** The stored offset: ≥ 0, −1 when there is none, −2 when the store could not say. */
+  protected abstract readStoredOffset(mq: MessageQueue): Promise<number>
 
   updateOffset(mq: MessageQueue, offset: number, increaseOnly: boolean): void {
     this.table.update(mq, offset, increaseOnly)
@@ -190,18 +189,43 @@ export class RemoteBrokerOffsetStore implements OffsetStore {
       if (cached !== undefined) return cached.offset
       if (type === ReadOffsetType.READ_FROM_MEMORY) return -1
     }
-    let brokerOffset: number | null
+    const stored = await this.readStoredOffset(mq)
+    // A frozen entry keeps its value, yet the caller gets what the store said, as in Java.
+    if (stored >= 0) this.table.update(mq, stored, false)
+    return stored
+  }
+
+  removeOffset(mq: MessageQueue): void {
+    this.table.remove(mq)
+    this.log.debug({ mq, offsetTableSize: this.table.size }, 'remove unnecessary messageQueue offset')
+  }
+
+  cloneOffsetTable(topic: string): Map<string, OffsetEntry> {
+    return this.table.clone(topic)
+  }
+}
+
+/** CLUSTERING: offsets live on the broker, this store caches them (`RemoteBrokerOffsetStore`). */
+export class RemoteBrokerOffsetStore extends CachedOffsetStore {
+  constructor(
+    private readonly backend: OffsetBackend,
+    readonly group: string,
+    options: OffsetStoreOptions = {},
+  ) {
+    super((options.logger ?? noopLogger).child({ component: 'offset-store', group }))
+  }
+
+  /** Nothing to load: offsets are read from the broker queue by queue. */
+  async load(): Promise<void> {}
+
+  protected async readStoredOffset(mq: MessageQueue): Promise<number> {
     try {
-      brokerOffset = await this.backend.queryConsumerOffset(mq)
+      return (await this.backend.queryConsumerOffset(mq)) ?? -1
     } catch (err) {
       // −2 tells rebalance not to add the queue this round (§4.11); the next round asks again.
       this.log.warn({ mq, err }, 'fetchConsumeOffsetFromBroker exception')
       return -2
     }
-    if (brokerOffset === null) return -1
-    // A frozen entry keeps its value, yet the caller gets what the broker said, as in Java.
-    this.table.update(mq, brokerOffset, false)
-    return brokerOffset
   }
 
   async persist(mq: MessageQueue): Promise<void> {
@@ -225,15 +249,6 @@ export class RemoteBrokerOffsetStore implements OffsetStore {
       this.log.info({ mq }, 'remove unused mq')
     }
     await Promise.all(sends)
-  }
-
-  removeOffset(mq: MessageQueue): void {
-    this.table.remove(mq)
-    this.log.debug({ mq, offsetTableSize: this.table.size }, 'remove unnecessary messageQueue offset')
-  }
-
-  cloneOffsetTable(topic: string): Map<string, OffsetEntry> {
-    return this.table.clone(topic)
   }
 
   /** One oneway update; a failure is logged, and the next periodic persist sends the offset again. */
@@ -341,15 +356,14 @@ interface StoredOffsets {
  * the backup when the main file is missing, empty or corrupt, as Java's `readLocalOffset` does. File operations of
  * one store run one at a time, in call order, because `persist` and `persistAll` read, merge and rewrite the file.
  */
-export class LocalFileOffsetStore implements OffsetStore {
+export class LocalFileOffsetStore extends CachedOffsetStore {
   readonly storePath: string
-  private readonly table = new OffsetTable()
-  private readonly log: Logger
   private fileOps: Promise<unknown> = Promise.resolve()
 
   constructor(dir: string, clientId: string, group: string, options: OffsetStoreOptions = {}) {
-    this.storePath = join(dir, clientId, group, LOCAL_OFFSETS_FILE_NAME)
-    this.log = (options.logger ?? noopLogger).child({ component: 'offset-store', group, storePath: this.storePath })
+    const storePath = join(dir, clientId, group, LOCAL_OFFSETS_FILE_NAME)
+    super((options.logger ?? noopLogger).child({ component: 'offset-store', group, storePath }))
+    this.storePath = storePath
   }
 
   /** Reads the file (or its backup) into memory; throws `MQClientError` when both are corrupt. */
@@ -361,21 +375,8 @@ export class LocalFileOffsetStore implements OffsetStore {
     }
   }
 
-  updateOffset(mq: MessageQueue, offset: number, increaseOnly: boolean): void {
-    this.table.update(mq, offset, increaseOnly)
-  }
-
-  updateAndFreezeOffset(mq: MessageQueue, offset: number): void {
-    this.table.updateAndFreeze(mq, offset)
-  }
-
-  /** READ_FROM_STORE reads the file; as in Java an unreadable file reads as −1 (not found), never −2. */
-  async readOffset(mq: MessageQueue, type: ReadOffsetType): Promise<number> {
-    if (type !== ReadOffsetType.READ_FROM_STORE) {
-      const cached = this.table.get(mq)
-      if (cached !== undefined) return cached.offset
-      if (type === ReadOffsetType.READ_FROM_MEMORY) return -1
-    }
+  /** Reads the file; as in Java an unreadable file reads as −1 (not found), never −2. */
+  protected async readStoredOffset(mq: MessageQueue): Promise<number> {
     let stored: StoredOffsets
     try {
       stored = await this.serialized(() => this.readLocalOffset())
@@ -383,10 +384,7 @@ export class LocalFileOffsetStore implements OffsetStore {
       this.log.warn({ mq, err }, 'readLocalOffset exception')
       return -1
     }
-    const entry = stored.table?.get(messageQueueKey(mq))
-    if (entry === undefined) return -1
-    this.table.update(mq, entry.offset, false)
-    return entry.offset
+    return stored.table?.get(messageQueueKey(mq))?.offset ?? -1
   }
 
   /** Merges the in-memory offset of `mq` into the file. */
@@ -412,15 +410,6 @@ export class LocalFileOffsetStore implements OffsetStore {
         if (owned.has(key)) merged.set(key, e)
       }
     })
-  }
-
-  removeOffset(mq: MessageQueue): void {
-    this.table.remove(mq)
-    this.log.debug({ mq, offsetTableSize: this.table.size }, 'remove unnecessary messageQueue offset')
-  }
-
-  cloneOffsetTable(topic: string): Map<string, OffsetEntry> {
-    return this.table.clone(topic)
   }
 
   /** Read, merge, write, as one file operation. Failures are logged: the next periodic persist writes again. */
