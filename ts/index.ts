@@ -100,23 +100,26 @@ export {
   type OffsetStore,
 } from './client/offset-store.js'
 // Client SDK: the admin client.
+export { AdminClient, type AdminClientOptions } from './client/admin-client.js'
 export {
-  AdminClient,
+  RESET_TO_MAX_OFFSET,
   uniqIdTimestampMs,
-  type AdminClientOptions,
   type ClusterBroker,
+  type ClusterBrokerRuntime,
   type ConsumerConnections,
   type ConsumerProgress,
   type ConsumerQueueProgress,
   type QueryMessageByIdOptions,
   type QueryResult,
+  type ResetOffsetQueue,
+  type ResetOffsetResult,
   type TopicBrokerConfig,
   type TopicDeleteResult,
   type TopicOptions,
   type TopicStats,
   type TopicTarget,
   type TopicUpdateResult,
-} from './client/admin-client.js'
+} from './client/admin-model.js'
 export type { Connection, ConsumerConnection, QueueConsumeStats, TopicQueueStats } from './client/admin-api.js'
 export type { BrokerData, ClusterInfo, QueueData, TopicRouteData } from './remoting/protocol/route.js'
 export type { SubscriptionData } from './remoting/protocol/heartbeat.js'

@@ -4,7 +4,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
-import { AdminClient, uniqIdTimestampMs } from '../../ts/client/admin-client.js'
+import { AdminClient } from '../../ts/client/admin-client.js'
+import { uniqIdTimestampMs } from '../../ts/client/admin-model.js'
 import { MQClientError } from '../../ts/client/client-error.js'
 import { Message } from '../../ts/client/message.js'
 import { MessageClientIdGenerator } from '../../ts/client/message-client-id.js'

@@ -115,6 +115,29 @@ async function waitForCommittedPast(
   }
 }
 
+/** Waits until our consumer has received every wanted message, then until the group has committed past them all. */
+async function waitConsumedAndCommitted(
+  cluster: TestCluster,
+  received: () => number,
+  wanted: readonly { r: Stored }[],
+  group: string,
+  topic: string,
+  persist: () => Promise<void>,
+): Promise<void> {
+  await waitFor(() => received() >= wanted.length, {
+    timeoutMs: 15_000,
+    intervalMs: 20,
+    what: `${wanted.length} messages (got ${received()})`,
+  })
+  await waitForCommittedPast(
+    cluster,
+    group,
+    topic,
+    wanted.map(({ r }) => r),
+    persist,
+  )
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('SDK ⇄ ali-ons interop', () => {
@@ -311,16 +334,12 @@ describe('SDK ⇄ ali-ons interop', () => {
       return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
     })
     await k.start()
-    await waitFor(() => deliveries.length >= wanted.length, {
-      timeoutMs: 15_000,
-      intervalMs: 20,
-      what: `${wanted.length} messages (got ${deliveries.length})`,
-    })
-    await waitForCommittedPast(
+    await waitConsumedAndCommitted(
       cluster,
+      () => deliveries.length,
+      wanted,
       group,
       topic,
-      wanted.map(({ r }) => r),
       () => k.persistConsumerOffset(),
     )
 
@@ -353,17 +372,13 @@ describe('SDK ⇄ ali-ons interop', () => {
       while (polling && k.isRunning()) polled.push(...(await k.poll(100)))
     })()
     try {
-      await waitFor(() => polled.length >= wanted.length, {
-        timeoutMs: 15_000,
-        intervalMs: 20,
-        what: `${wanted.length} messages (got ${polled.length})`,
-      })
       // poll() commits what it handed out; the runtime persists it to the broker.
-      await waitForCommittedPast(
+      await waitConsumedAndCommitted(
         cluster,
+        () => polled.length,
+        wanted,
         group,
         topic,
-        wanted.map(({ r }) => r),
         () => k.persistConsumerOffset(),
       )
     } finally {

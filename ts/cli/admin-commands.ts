@@ -7,7 +7,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 
-import { AdminClient, RESET_TO_MAX_OFFSET, type TopicOptions } from '../client/admin-client.js'
+import { AdminClient } from '../client/admin-client.js'
+import { RESET_TO_MAX_OFFSET, type TopicOptions } from '../client/admin-model.js'
 import { MQClientError } from '../client/client-error.js'
 import { BrokerResponseError, RocketMQError } from '../common/errors.js'
 import { MixAll } from '../common/mix-all.js'

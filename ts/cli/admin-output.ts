@@ -10,7 +10,7 @@ import type {
   TopicDeleteResult,
   TopicStats,
   TopicUpdateResult,
-} from '../client/admin-client.js'
+} from '../client/admin-model.js'
 import { perm2String } from '../common/constant/perm-name.js'
 import { messageKeys, messageTags, messageUniqKey, type MessageExt } from '../common/message/message-ext.js'
 import type { TopicRouteData } from '../remoting/protocol/route.js'

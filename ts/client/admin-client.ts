@@ -92,27 +92,6 @@ import {
 import { parseNamesrvAddr } from './client-config.js'
 import { MQClientError } from './client-error.js'
 
-export {
-  RESET_TO_MAX_OFFSET,
-  selectBrokerAddr,
-  TOPIC_QUEUE_NUMS_DEFAULT,
-  uniqIdTimestampMs,
-  type ClusterBroker,
-  type ClusterBrokerRuntime,
-  type ConsumerConnections,
-  type ConsumerProgress,
-  type ConsumerQueueProgress,
-  type QueryMessageByIdOptions,
-  type QueryResult,
-  type ResetOffsetQueue,
-  type ResetOffsetResult,
-  type TopicBrokerConfig,
-  type TopicDeleteResult,
-  type TopicOptions,
-  type TopicStats,
-  type TopicTarget,
-  type TopicUpdateResult,
-} from './admin-model.js'
 
 /** `DefaultMQAdminExt#timeoutMillis`. */
 export const ADMIN_TIMEOUT_MS_DEFAULT = 5000
