@@ -419,6 +419,13 @@ describe('admin API over a running broker (inject, schemas checked)', () => {
     expect(get(samples, 'ferrymq_put_messages_total')).toBe(c.broker.stats.putMessages)
     expect(get(samples, 'ferrymq_commitlog_offset_bytes', { kind: 'max' })).toBe(c.broker.store.getMaxPhyOffset())
     expect(get(samples, 'ferrymq_store_put_latency_seconds', { quantile: '0.99' })).toBeGreaterThan(0)
+    // AdminGroupA consumed AdminGroupTopic in an earlier test of this file.
+    const delivered = get(samples, 'ferrymq_group_get_messages_total', {
+      group: 'AdminGroupA',
+      topic: 'AdminGroupTopic',
+    })
+    expect(delivered).toBeGreaterThanOrEqual(30)
+    expect(delivered).toBe(c.broker.stats.groupGets.get('AdminGroupA@AdminGroupTopic'))
     expect(
       [...samples.keys()].some((k) => k.startsWith('ferrymq_broker_info{') && k.includes(`addr="${c.brokerAddr}"`)),
     ).toBe(true)

@@ -29,9 +29,15 @@ export class BrokerStats {
   sendBackMessages = 0
   readonly topics = new Map<string, TopicCounters>()
   /** `group@topic` → messages delivered. */
-  readonly groupGets = new KeyedCounter()
-  /** topic → messages put, for the per-topic rate. */
-  private readonly topicPuts = new KeyedCounter()
+  readonly groupGets = new Map<string, number>()
+  private readonly groupGetRates = new KeyedRates(
+    (key) => this.groupGets.get(key) ?? 0,
+    () => this.groupGets.entries(),
+  )
+  private readonly topicPutRates = new KeyedRates(
+    (topic) => this.topics.get(topic)?.putMessages ?? 0,
+    () => Array.from(this.topics, ([topic, t]): [string, number] => [topic, t.putMessages]),
+  )
   private samples: Sample[] = []
   private timer: NodeJS.Timeout | null = null
   private day = dayOf(Date.now())
@@ -62,13 +68,13 @@ export class BrokerStats {
     t.putMessages += messages
     t.putBytes += bytes
     t.lastPutTimestamp = now
-    this.topicPuts.add(topic, messages)
   }
 
   incGet(group: string, topic: string, messages: number, bytes: number): void {
     this.getMessages += messages
     this.getBytes += bytes
-    this.groupGets.add(`${group}@${topic}`, messages)
+    const key = `${group}@${topic}`
+    this.groupGets.set(key, (this.groupGets.get(key) ?? 0) + messages)
   }
 
   private sample(now = Date.now()): void {
@@ -81,8 +87,8 @@ export class BrokerStats {
       this.getTodayMorning = this.getMessages
     }
     this.samples.push({ atMs: now, put: this.putMessages, get: this.getMessages })
-    this.groupGets.roll(now)
-    this.topicPuts.roll(now)
+    this.groupGetRates.roll(now)
+    this.topicPutRates.roll(now)
     if (this.samples.length > SAMPLES_MAX) this.samples.shift()
   }
 
@@ -102,12 +108,12 @@ export class BrokerStats {
 
   /** Messages per second a group consumed from a topic over the last one to two minutes. */
   groupGetRate(group: string, topic: string, now = Date.now()): number {
-    return this.groupGets.rate(`${group}@${topic}`, now)
+    return this.groupGetRates.rate(`${group}@${topic}`, now)
   }
 
   /** Messages per second put to a topic over the last one to two minutes. */
   topicPutRate(topic: string, now = Date.now()): number {
-    return this.topicPuts.rate(topic, now)
+    return this.topicPutRates.rate(topic, now)
   }
 
   /** `"r10 r60 r600"` as `StoreStatsService#getPutTps` prints it. */
@@ -130,35 +136,29 @@ export class BrokerStats {
   }
 }
 
-/** Counts per key, with a per-second rate over the last one to two minutes (the base is re-taken every two). */
-export class KeyedCounter {
-  private readonly counts = new Map<string, number>()
+/**
+ * Per-second rates of counters kept elsewhere, per key, over the last one to two minutes: the counters as they were
+ * at the start of the window are re-taken every two windows, so counting costs nothing extra.
+ */
+class KeyedRates {
   private base = new Map<string, number>()
   private baseAtMs = Date.now()
 
-  add(key: string, n: number): void {
-    this.counts.set(key, (this.counts.get(key) ?? 0) + n)
-  }
+  constructor(
+    private readonly current: (key: string) => number,
+    private readonly all: () => Iterable<[string, number]>,
+  ) {}
 
-  get(key: string): number {
-    return this.counts.get(key) ?? 0
-  }
-
-  entries(): IterableIterator<[string, number]> {
-    return this.counts.entries()
-  }
-
-  /** Starts a new rate window once the current one is two windows old. */
   roll(now: number): void {
     if (now - this.baseAtMs < KEYED_RATE_WINDOW_MS * 2) return
-    this.base = new Map(this.counts)
+    this.base = new Map(this.all())
     this.baseAtMs = now
   }
 
   rate(key: string, now: number): number {
     const elapsedMs = now - this.baseAtMs
     if (elapsedMs <= 0) return 0
-    return ((this.get(key) - (this.base.get(key) ?? 0)) * 1000) / elapsedMs
+    return ((this.current(key) - (this.base.get(key) ?? 0)) * 1000) / elapsedMs
   }
 }
 

@@ -154,7 +154,7 @@ export function buildMetricsRegistry(broker: AdminBroker): { registry: Registry;
     'ferrymq_group_get_messages_total',
     'Messages delivered to the group since the broker started',
     ['group', 'topic'],
-    (s) => perGroupTopic(s, (o, group) => broker.stats.groupGets.get(`${group}@${o.topic}`)),
+    (s) => perGroupTopic(s, (o, group) => broker.stats.groupGets.get(`${group}@${o.topic}`) ?? 0),
   )
 
   return {
