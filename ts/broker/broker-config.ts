@@ -29,11 +29,14 @@ export const BROKER_CONFIG_KEYS = {
   brokerIP1: { kind: 'string', default: '' },
   brokerName: { kind: 'string', default: 'broker-a' },
   brokerClusterName: { kind: 'string', default: 'DefaultCluster' },
-  /** 0 = master; slaves are not supported yet. */
-  brokerId: { kind: 'long', default: 0, min: 0, max: 0 },
+  /** 0 = the master of the broker group `brokerName`; 1 and up = its slaves. */
+  brokerId: { kind: 'long', default: 0, min: 0 },
   brokerPermission: { kind: 'int', default: 6, min: 0, max: 15 },
-  /** `ASYNC_MASTER` or `SYNC_MASTER` (replication is not built yet: both behave as a lone master). */
-  brokerRole: { kind: ['ASYNC_MASTER', 'SYNC_MASTER'], default: 'ASYNC_MASTER' },
+  /**
+   * `ASYNC_MASTER` answers a send once stored; `SYNC_MASTER` once a slave also has it (store.md §11.5); `SLAVE`
+   * copies its master's commit log and refuses writes.
+   */
+  brokerRole: { kind: ['ASYNC_MASTER', 'SYNC_MASTER', 'SLAVE'], default: 'ASYNC_MASTER' },
   /** Name servers, `host:port;host:port`. */
   namesrvAddr: { kind: 'string', default: '' },
   listenPort: { kind: 'int', default: 10911, min: 0, max: 65535 },
@@ -89,6 +92,18 @@ export const BROKER_CONFIG_KEYS = {
   tlsServerKeyPassword: { kind: 'string', default: '' },
   tlsServerAuthClient: { kind: 'bool', default: false },
   tlsServerTrustCertPath: { kind: 'string', default: '' },
+  // Replication (`MessageStoreConfig` HA keys, store.md §11.6).
+  /** Port the master serves its slaves on; -1: `listenPort + 1` (an ephemeral port when `listenPort` is 0). */
+  haListenPort: { kind: 'int', default: -1, min: -1, max: 65535 },
+  /** A slave's master HA address `host:port`; empty: the one the name server returns at registration. */
+  haMasterAddress: { kind: 'string', default: '' },
+  haSendHeartbeatInterval: { kind: 'long', default: 5000, min: 100 },
+  haHousekeepingInterval: { kind: 'long', default: 20_000, min: 1000 },
+  haTransferBatchSize: { kind: 'int', default: 32_768, min: 1024, max: 16 * 1024 * 1024 },
+  /** A slave further behind than this does not count for `SYNC_MASTER` (answers `SLAVE_NOT_AVAILABLE`). */
+  haMaxGapNotInSync: { kind: 'long', default: 256 * 1024 * 1024, min: 1 },
+  /** On a slave, correct out-of-range pull offsets as a master does (else answer `PULL_RETRY_IMMEDIATELY`). */
+  offsetCheckInSlave: { kind: 'bool', default: false },
   /** Port of the admin HTTP API; 0 picks one, -1 disables it. */
   adminPort: { kind: 'int', default: 8080, min: -1, max: 65535 },
   adminHost: { kind: 'string', default: '127.0.0.1' },
@@ -216,6 +231,11 @@ function validate(c: BrokerConfig): void {
   if (c.fastListenPortEnable && c.listenPort !== 0 && c.listenPort < 3) fail('listenPort must be at least 3 when the VIP port (listenPort - 2) is enabled')
   for (const addr of c.namesrvAddr.split(';').filter((a) => a.length > 0)) {
     if (!/^(\[[^\]]+\]|[^:;]+):\d{1,5}$/.test(addr.trim())) fail(`namesrvAddr: ${JSON.stringify(addr)} is not host:port`)
+  }
+  if (c.brokerRole === 'SLAVE' && c.brokerId < 1) fail('brokerRole=SLAVE needs brokerId 1 or more (0 is the master)')
+  if (c.brokerRole !== 'SLAVE' && c.brokerId !== 0) fail(`brokerRole=${c.brokerRole} needs brokerId 0; slaves have brokerId 1 or more`)
+  if (c.haMasterAddress !== '' && !/^(\[[^\]]+\]|[^:;]+):\d{1,5}$/.test(c.haMasterAddress)) {
+    fail(`haMasterAddress: ${JSON.stringify(c.haMasterAddress)} is not host:port`)
   }
   if (c.tlsMode !== 'disabled' && (c.tlsServerCertPath === '' || c.tlsServerKeyPath === '')) {
     fail(`tlsMode=${c.tlsMode} needs tlsServerCertPath and tlsServerKeyPath`)
