@@ -121,6 +121,18 @@ export class VersionedConfigTable<V> {
     return true
   }
 
+  /**
+   * Makes the table a copy of another broker's: every entry and the data version, written at once. A slave does
+   * this with its master's table (`SlaveSynchronize`); keeping the master's version is what lets the next round
+   * see that nothing changed.
+   */
+  replaceAll(entries: ReadonlyMap<string, V>, dataVersion: DataVersion): void {
+    this.entries.clear()
+    for (const [name, entry] of entries) this.entries.set(name, entry)
+    this.version = { timestamp: dataVersion.timestamp, counter: dataVersion.counter }
+    this.persist()
+  }
+
   /** A copy of the table and its version, as registered, answered to admins and persisted. */
   snapshot(): { table: Map<string, V>; dataVersion: DataVersion } {
     return { table: new Map(this.entries), dataVersion: { ...this.version } }

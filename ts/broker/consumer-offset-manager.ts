@@ -12,6 +12,26 @@ import { readConfigFile, writeFileAtomic } from './config-file.js'
 
 const TOPIC_GROUP_SEPARATOR = '@'
 
+/**
+ * The `offsetTable` of a parsed `ConsumerOffsetSerializeWrapper`, as `encode()` writes it (the file and the
+ * GET_ALL_CONSUMER_OFFSET body): `topic@group` → queue id → offset. Entries that are not one are skipped.
+ */
+export function consumerOffsetTableFromJson(data: Record<string, unknown>): Map<string, Map<number, number>> {
+  const out = new Map<string, Map<number, number>>()
+  const table = data.offsetTable
+  if (typeof table !== 'object' || table === null) return out
+  for (const [key, queues] of Object.entries(table as Record<string, unknown>)) {
+    if (!key.includes(TOPIC_GROUP_SEPARATOR) || typeof queues !== 'object' || queues === null) continue
+    const m = new Map<number, number>()
+    for (const [qid, off] of Object.entries(queues as Record<string, unknown>)) {
+      const q = Number(qid)
+      if (Number.isInteger(q) && typeof off === 'number' && Number.isSafeInteger(off)) m.set(q, off)
+    }
+    out.set(key, m)
+  }
+  return out
+}
+
 export class ConsumerOffsetManager {
   private readonly table = new Map<string, Map<number, number>>()
   private readonly path: string
@@ -26,15 +46,7 @@ export class ConsumerOffsetManager {
   load(): void {
     const data = readConfigFile(this.path, this.log) as Record<string, unknown> | null
     if (data === null) return
-    for (const [key, queues] of Object.entries((data.offsetTable ?? {}) as Record<string, unknown>)) {
-      if (!key.includes(TOPIC_GROUP_SEPARATOR) || typeof queues !== 'object' || queues === null) continue
-      const m = new Map<number, number>()
-      for (const [qid, off] of Object.entries(queues as Record<string, unknown>)) {
-        const q = Number(qid)
-        if (Number.isInteger(q) && typeof off === 'number' && Number.isSafeInteger(off)) m.set(q, off)
-      }
-      this.table.set(key, m)
-    }
+    for (const [key, queues] of consumerOffsetTableFromJson(data)) this.table.set(key, queues)
   }
 
   /** Stores `offset` for the queue; no monotonicity check, as in Java. */
@@ -99,6 +111,21 @@ export class ConsumerOffsetManager {
       if (key.slice(0, key.lastIndexOf(TOPIC_GROUP_SEPARATOR)) === topic) this.table.delete(key)
     }
     this.dirty = true
+  }
+
+  /**
+   * Takes a master's offsets and writes the file at once (`SlaveSynchronize#syncConsumerOffset`). Each
+   * `topic@group` the master has replaces the slave's; one only the slave has is kept. RocketMQ 4.9 and 5.x both
+   * merge this way (`putAll`), and it is the safer choice: the slave is the backup of these offsets, so it must not
+   * drop one because the master lacks it (a master restarted on an empty disk would otherwise wipe both copies
+   * within a round), and offsets a consumer committed to the slave while the master was away survive until that
+   * consumer commits to the master again. The cost is that a group or topic deleted on the master keeps its stale
+   * offsets here, which only a consumer of that same group and topic would ever read.
+   */
+  mergeFromMaster(offsetTable: ReadonlyMap<string, ReadonlyMap<number, number>>): void {
+    for (const [key, queues] of offsetTable) this.table.set(key, new Map(queues))
+    this.dirty = true
+    this.persist()
   }
 
   /** `{"offsetTable":{"T@G":{0:5}}}`: integer keys unquoted, as fastjson writes them. */

@@ -10,7 +10,7 @@
 import { join } from 'node:path'
 
 import { ConfigError } from '../common/errors.js'
-import { stringifyJson } from '../common/fastjson.js'
+import { parseJsonObject, stringifyJson } from '../common/fastjson.js'
 import type { Logger } from '../common/logger.js'
 import { MessageConst } from '../common/message/message-const.js'
 import { messageProperties2String } from '../common/message/message-properties.js'
@@ -39,6 +39,23 @@ export function parseDelayLevels(text: string): number[] {
     out.push(Number(m[1]) * UNIT_MS[m[2]!]!)
   }
   if (out.length === 0) throw new ConfigError('RMQ_ERR_CONFIG', 'messageDelayLevel is empty')
+  return out
+}
+
+/**
+ * The `offsetTable` of a parsed `DelayOffsetSerializeWrapper` (the file and the GET_ALL_DELAY_OFFSET body, as
+ * `persist` writes them): delay level → next offset in its queue. Entries that are not one are skipped.
+ */
+export function delayOffsetTableFromJson(data: Record<string, unknown>): Map<number, number> {
+  const out = new Map<number, number>()
+  const table = data.offsetTable
+  if (typeof table !== 'object' || table === null) return out
+  for (const [key, offset] of Object.entries(table as Record<string, unknown>)) {
+    const level = Number(key)
+    if (Number.isInteger(level) && level >= 1 && typeof offset === 'number' && Number.isSafeInteger(offset)) {
+      out.set(level, offset)
+    }
+  }
   return out
 }
 
@@ -83,13 +100,28 @@ export class ScheduleMessageService {
   /** Loads the cursors and clamps each into its queue's `[min, max]`. */
   load(): void {
     const data = readConfigFile(this.path, this.log) as Record<string, unknown> | null
-    const table = (data?.offsetTable ?? {}) as Record<string, unknown>
+    const table = data === null ? new Map<number, number>() : delayOffsetTableFromJson(data)
     for (let level = 1; level <= this.levels.length; level++) {
-      const saved = table[String(level)]
       const min = this.options.store.getMinOffsetInQueue(MixAll.SCHEDULE_TOPIC, level - 1)
       const max = this.options.store.getMaxOffsetInQueue(MixAll.SCHEDULE_TOPIC, level - 1)
-      const offset = typeof saved === 'number' && Number.isSafeInteger(saved) ? saved : min
+      const offset = table.get(level) ?? min
       this.levels[level - 1]!.offset = Math.min(Math.max(offset, min), max)
+    }
+  }
+
+  /**
+   * Takes a master's GET_ALL_DELAY_OFFSET body: writes it as `delayOffset.json` and loads the cursors from it
+   * (`SlaveSynchronize#syncDelayOffset`, with the reload of 5.x `loadWhenSyncDelayOffset`; 4.9 only writes the
+   * file). A body that is not a delay offset table is refused before the file is touched. The cursors are not
+   * clamped, as 5.x does not correct them here: the slave's schedule queues may lag the master's, and clamping to
+   * them would move the master's progress back. Levels missing from the body keep their cursor.
+   */
+  replaceFromMaster(body: Buffer | null): void {
+    const table = delayOffsetTableFromJson(parseJsonObject(body, 'DelayOffsetSerializeWrapper'))
+    writeFileAtomic(this.path, body!.toString('utf8'))
+    for (const [level, offset] of table) {
+      const s = this.levels[level - 1]
+      if (s !== undefined) s.offset = offset
     }
   }
 

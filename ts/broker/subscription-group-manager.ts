@@ -4,11 +4,13 @@
  */
 import { join } from 'node:path'
 
+import { ProtocolError } from '../common/errors.js'
 import { QUEUE_ID_MAX } from '../common/limits.js'
 import type { Logger } from '../common/logger.js'
 import { SYSTEM_GROUPS } from '../common/mix-all.js'
 import type { DataVersion } from '../common/topic-config.js'
 import { groupProblem } from '../common/topic-validator.js'
+import { dataVersionFromJson } from '../remoting/protocol/namesrv.js'
 import { VersionedConfigTable } from './config-file.js'
 
 export interface SubscriptionGroupConfig {
@@ -73,6 +75,41 @@ export function subscriptionGroupConfigFromJson(v: unknown): SubscriptionGroupCo
   }
 }
 
+/** `SubscriptionGroupWrapper`: a broker's groups and the version of that table (`GET_ALL_SUBSCRIPTIONGROUP_CONFIG`). */
+export interface SubscriptionGroupWrapper {
+  subscriptionGroupTable: ReadonlyMap<string, SubscriptionGroupConfig>
+  dataVersion: DataVersion
+}
+
+/**
+ * Reads a `SubscriptionGroupWrapper` body as `buildWrapper` writes it; a group that is not one, or filed under
+ * another name, makes the whole body malformed (`ProtocolError`). A missing version is `{now, 0}`, as fastjson
+ * leaves a Java `DataVersion`.
+ */
+export function subscriptionGroupWrapperFromJson(v: unknown, nowMs: number): SubscriptionGroupWrapper {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new ProtocolError('RMQ_ERR_BODY', 'malformed SubscriptionGroupWrapper')
+  }
+  const o = v as Record<string, unknown>
+  const table = new Map<string, SubscriptionGroupConfig>()
+  const raw = o.subscriptionGroupTable ?? {}
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ProtocolError('RMQ_ERR_BODY', 'malformed subscriptionGroupTable')
+  }
+  for (const [name, entry] of Object.entries(raw as Record<string, unknown>)) {
+    const config = subscriptionGroupConfigFromJson(entry)
+    if (config === null || config.groupName !== name) {
+      throw new ProtocolError('RMQ_ERR_BODY', `malformed SubscriptionGroupConfig ${JSON.stringify(name)}`)
+    }
+    table.set(name, config)
+  }
+  const dataVersion =
+    o.dataVersion === undefined || o.dataVersion === null
+      ? { timestamp: nowMs, counter: 0 }
+      : dataVersionFromJson(o.dataVersion, nowMs)
+  return { subscriptionGroupTable: table, dataVersion }
+}
+
 export class SubscriptionGroupManager {
   private readonly table: VersionedConfigTable<SubscriptionGroupConfig>
   private readonly log: Logger
@@ -123,9 +160,21 @@ export class SubscriptionGroupManager {
     return this.table.delete(group)
   }
 
+  dataVersion(): DataVersion {
+    return this.table.dataVersion()
+  }
+
   buildWrapper(): { subscriptionGroupTable: Map<string, SubscriptionGroupConfig>; dataVersion: DataVersion } {
     const { table, dataVersion } = this.table.snapshot()
     return { subscriptionGroupTable: table, dataVersion }
+  }
+
+  /**
+   * Replaces every group and the data version with the master's and writes `subscriptionGroup.json` at once
+   * (`SlaveSynchronize#syncSubscriptionGroupConfig`).
+   */
+  replaceFromMaster(wrapper: SubscriptionGroupWrapper): void {
+    this.table.replaceAll(wrapper.subscriptionGroupTable, wrapper.dataVersion)
   }
 
   persist(): void {

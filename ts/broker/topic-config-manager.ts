@@ -10,6 +10,7 @@ import { PermName, isInherited } from '../common/constant/perm-name.js'
 import type { Logger } from '../common/logger.js'
 import { MixAll } from '../common/mix-all.js'
 import { newTopicConfig, topicConfigFromJson, type DataVersion, type TopicConfig } from '../common/topic-config.js'
+import type { TopicConfigSerializeWrapper } from '../remoting/protocol/namesrv.js'
 import type { BrokerConfig } from './broker-config.js'
 import { VersionedConfigTable } from './config-file.js'
 
@@ -167,6 +168,15 @@ export class TopicConfigManager {
   buildSerializeWrapper(): { topicConfigTable: Map<string, TopicConfig>; dataVersion: DataVersion } {
     const { table, dataVersion } = this.table.snapshot()
     return { topicConfigTable: table, dataVersion }
+  }
+
+  /**
+   * Replaces every topic and the data version with the master's and writes `topics.json` at once
+   * (`SlaveSynchronize#syncTopicConfig`). The built-in topics are replaced too: the master has the same ones. No
+   * re-registration is triggered: the periodic one carries the new version to the name servers, as in Java.
+   */
+  replaceFromMaster(wrapper: TopicConfigSerializeWrapper): void {
+    this.table.replaceAll(wrapper.topicConfigTable, wrapper.dataVersion)
   }
 
   persist(): void {
