@@ -50,6 +50,12 @@ export interface ConsumerInner {
   resetOffset?(topic: string, offsets: Map<MessageQueue, number>): Promise<void>
 }
 
+/** A broker address picked for a request, and whether it is a slave's (`FindBrokerResult`). */
+export interface FindBrokerResult {
+  addr: string
+  slave: boolean
+}
+
 /** A producer as the runtime sees it (`MQProducerInner`): only its group, for heartbeats. */
 export interface ProducerInner {
   readonly groupName: string
@@ -186,21 +192,24 @@ export class MQClientInstance {
     return this.topicRouteTable.get(topic)
   }
 
-  /** The address to use for `brokerName`: the wanted id, else (unless `onlyThisBroker`) any known one. */
+  /**
+   * The address to use for `brokerName` (`findBrokerAddressInSubscribe`): the wanted id; for a slave id that is
+   * gone, the next id up; else, unless `onlyThisBroker`, the group's lowest id (Java takes the first entry of a
+   * `HashMap` keyed by small ids, i.e. the lowest). So while a master is down its slave still serves pulls.
+   */
   findBrokerAddressInSubscribe(
     brokerName: string,
     brokerId: number,
     onlyThisBroker: boolean,
-  ): { addr: string; slave: boolean } | undefined {
+  ): FindBrokerResult | undefined {
     const addrs = this.brokerAddrTable.get(brokerName)
     if (addrs === undefined || addrs.size === 0) return undefined
-    let addr = addrs.get(brokerId)
-    let id = brokerId
-    if (addr === undefined && !onlyThisBroker) {
-      const first = addrs.entries().next().value as [number, string]
-      ;[id, addr] = first
-    }
-    return addr === undefined ? undefined : { addr, slave: id !== MixAll.MASTER_ID }
+    const slave = brokerId !== MixAll.MASTER_ID
+    const addr = addrs.get(brokerId) ?? (slave ? addrs.get(brokerId + 1) : undefined)
+    if (addr !== undefined) return { addr, slave }
+    if (onlyThisBroker) return undefined
+    const lowestId = Math.min(...addrs.keys())
+    return { addr: addrs.get(lowestId)!, slave: lowestId !== MixAll.MASTER_ID }
   }
 
   /** The master address of `brokerName` (`findBrokerAddressInPublish`). */

@@ -5,7 +5,7 @@
 import { ConfigError } from '../common/errors.js'
 import { buildTagFilter } from '../common/filter/filter-api.js'
 import type { Logger } from '../common/logger.js'
-import { isRetryTopic } from '../common/mix-all.js'
+import { isRetryTopic, MixAll } from '../common/mix-all.js'
 import type { ExpressionType, SubscriptionData } from '../remoting/protocol/heartbeat.js'
 import type { MessageQueue } from '../remoting/protocol/message-queue.js'
 import type { MQClientInstance } from './client-instance.js'
@@ -22,15 +22,35 @@ import {
 /** Timeout of offset queries and updates (client.md §4.10). */
 const OFFSET_RPC_TIMEOUT_MS = 5000
 
-/** The remote offset store's way to the queue's master. */
+/**
+ * Where offsets of `mq` are read and written (`RemoteBrokerOffsetStore`): the master of its broker; when the cached
+ * route has none, the route is refreshed once and any address of the group will do, so offsets go to the slave
+ * while the master is down.
+ */
+export async function offsetBrokerAddr(instance: MQClientInstance, mq: MessageQueue): Promise<string> {
+  let found = instance.findBrokerAddressInSubscribe(mq.brokerName, MixAll.MASTER_ID, true)
+  if (found === undefined) {
+    try {
+      await instance.updateTopicRoute(mq.topic)
+    } catch (err) {
+      // Java's route refresh swallows failures too: the cached addresses may still hold a slave to use.
+      instance.log.warn({ topic: mq.topic, err }, 'route refresh for an offset request failed')
+    }
+    found = instance.findBrokerAddressInSubscribe(mq.brokerName, MixAll.MASTER_ID, false)
+  }
+  if (found === undefined) throw new MQClientError('RMQ_ERR_BROKER_NOT_FOUND', `The broker[${mq.brokerName}] not exist`)
+  return found.addr
+}
+
+/** The remote offset store's way to the queue's broker (see `offsetBrokerAddr`). */
 export function brokerOffsetBackend(instance: MQClientInstance, group: string): OffsetBackend {
   return {
     async queryConsumerOffset(mq) {
-      const addr = await instance.findMasterOrRefresh(mq.brokerName, mq.topic)
+      const addr = await offsetBrokerAddr(instance, mq)
       return instance.api.queryConsumerOffset(addr, group, mq, OFFSET_RPC_TIMEOUT_MS)
     },
     async updateConsumerOffsetOneway(mq, offset) {
-      const addr = await instance.findMasterOrRefresh(mq.brokerName, mq.topic)
+      const addr = await offsetBrokerAddr(instance, mq)
       await instance.api.updateConsumerOffsetOneway(addr, group, mq, offset, OFFSET_RPC_TIMEOUT_MS)
     },
   }

@@ -526,10 +526,17 @@ export class PushConsumer implements ConsumerInner {
     return this.config.maxReconsumeTimes === -1 ? DEFAULT_MAX_RECONSUME_TIMES : this.config.maxReconsumeTimes
   }
 
-  /** CONSUMER_SEND_MSG_BACK to the message's broker, else a send to the retry topic; false when both fail. */
+  /**
+   * CONSUMER_SEND_MSG_BACK to the master of the message's broker, else a send to the retry topic; false when both
+   * fail. A slave never takes it: with the master down, Java sends to a null address (its remoting client turns
+   * that into a name server, which never answers this code) and falls back after the timeout; we fall back at once.
+   */
   private async sendMessageBack(msg: ReceivedMessage, delayLevel: number): Promise<boolean> {
     try {
-      const addr = this.instance.findBrokerAddressInPublish(msg.brokerName) ?? msg.storeHost
+      const addr = msg.brokerName ? this.instance.findBrokerAddressInPublish(msg.brokerName) : msg.storeHost
+      if (addr === undefined) {
+        throw new MQClientError('RMQ_ERR_BROKER_NOT_FOUND', `no master of broker ${msg.brokerName} is known`)
+      }
       await this.instance.api.consumerSendMessageBack(
         addr,
         {
