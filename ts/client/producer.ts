@@ -31,7 +31,6 @@ import { MQClientAPI, type SendRequest } from './mq-client-api.js'
 import { PublishRouteTable } from './publish-route-table.js'
 import { TimedSemaphore } from './semaphore.js'
 import { processSendResponse, SendStatus, type SendResult } from './send-result.js'
-import type { TopicPublishInfo } from './topic-publish-info.js'
 
 /** `CompressionType.ZLIB` in the sysFlag type field (`3 << 8`). */
 export const ZLIB_COMPRESSION_FLAG = 3 << 8
@@ -261,7 +260,7 @@ export class Producer {
         attemptTimeout = Math.min(attemptTimeout, c.sendMsgMaxTimeoutPerRequest)
       }
       try {
-        const result = await this.sendKernel(out, mq, info, attemptTimeout, mode)
+        const result = await this.sendKernel(out, mq, attemptTimeout, mode)
         this.fault.updateFaultItem(mq.brokerName, this.now() - start, false, true)
         if (result === undefined) return undefined
         if (result.sendStatus !== SendStatus.SEND_OK && c.retryAnotherBrokerWhenNotStoreOK) {
@@ -319,7 +318,7 @@ export class Producer {
       let failure: unknown
       let issued = false
       try {
-        const { addr, request } = this.prepareRequest(out, mq, info)
+        const { addr, request } = this.prepareRequest(out, mq)
         issued = true
         const response = await this.api.send(addr, request, left)
         let result: SendResult
@@ -358,11 +357,10 @@ export class Producer {
   private async sendKernel(
     out: Outgoing,
     mq: MessageQueue,
-    info: TopicPublishInfo | undefined,
     timeout: number,
     mode: 'sync' | 'oneway',
   ): Promise<SendResult | undefined> {
-    const { addr, request } = this.prepareRequest(out, mq, info)
+    const { addr, request } = this.prepareRequest(out, mq)
     if (mode === 'oneway') {
       await this.api.sendOneway(addr, request, timeout)
       return undefined
@@ -372,15 +370,11 @@ export class Producer {
   }
 
   /** The broker address and the request for one attempt (§3.8, §3.9). */
-  private prepareRequest(
-    out: Outgoing,
-    mq: MessageQueue,
-    info: TopicPublishInfo | undefined,
-  ): { addr: string; request: SendRequest } {
-    const addr =
-      info?.brokerAddr(mq.brokerName) ??
-      this.routes.findBrokerAddr(mq.brokerName) ??
-      this.instance.findBrokerAddressInPublish(mq.brokerName)
+  private prepareRequest(out: Outgoing, mq: MessageQueue): { addr: string; request: SendRequest } {
+    // Masters only, from the runtime's table, which every route lookup updates (`findBrokerAddressInPublish`): a
+    // broker group whose master is gone takes no sends. Cached publish routes are not asked: one of a topic whose
+    // lookups now fail keeps its old addresses.
+    const addr = this.instance.findBrokerAddressInPublish(mq.brokerName)
     if (addr === undefined) {
       throw new MQClientError('RMQ_ERR_BROKER_NOT_FOUND', `The broker[${mq.brokerName}] not exist`)
     }
@@ -439,10 +433,11 @@ export class Producer {
         `message's topic [${msg.topic}] not equal mq's topic [${mq.topic}]`,
       )
     }
-    const info = await this.routes.find(mq.topic)
+    // Looked up for its side effect: the runtime learns the addresses of the topic's brokers.
+    await this.routes.find(mq.topic)
     const left = timeout - (this.now() - begin)
     if (left <= 0) throw new MQClientError('RMQ_ERR_TIMEOUT', 'send to a queue: call timeout')
-    return (await this.sendKernel(this.outgoing(msg), mq, info, left, 'sync'))!
+    return (await this.sendKernel(this.outgoing(msg), mq, left, 'sync'))!
   }
 
   private async sendSelect(
@@ -459,7 +454,7 @@ export class Producer {
     if (!isQueue(mq)) throw new MQClientError('RMQ_ERR_SELECTOR', 'the selector returned no message queue')
     const left = timeout - (this.now() - begin)
     if (left <= 0) throw new MQClientError('RMQ_ERR_TIMEOUT', 'sendSelectImpl call timeout')
-    return (await this.sendKernel(this.outgoing(msg), mq, info, left, 'sync'))!
+    return (await this.sendKernel(this.outgoing(msg), mq, left, 'sync'))!
   }
 
   private async sendBatch(msgs: readonly Message[], options: SendOptions | undefined): Promise<SendResult> {

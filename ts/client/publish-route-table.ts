@@ -31,15 +31,6 @@ export class PublishRouteTable {
     return [...this.table.keys()]
   }
 
-  /** The master address of `brokerName` in any known route. */
-  findBrokerAddr(brokerName: string): string | undefined {
-    for (const { info } of this.table.values()) {
-      const addr = info.brokerAddr(brokerName)
-      if (addr !== undefined) return addr
-    }
-    return undefined
-  }
-
   /** The cached publish info when it has queues to send to, without a lookup (the per-send fast path). */
   cached(topic: string): TopicPublishInfo | undefined {
     const info = this.table.get(topic)?.info
