@@ -23,6 +23,7 @@ mod napi;
 mod reader;
 mod record;
 mod recovery;
+mod replica;
 mod stats;
 mod status;
 mod store;
@@ -88,7 +89,7 @@ impl JobRefs {
       if len < 2 {
         break;
       }
-      if events[at] == events::EVENT_APPEND {
+      if events[at] == events::EVENT_APPEND || events[at] == replica::EVENT_REPLICA {
         if let Some(r) = map.remove(&(events[at + 2] as u64)) {
           r.delete(env);
           completed += 1;
@@ -192,6 +193,67 @@ fn append(args: &Args) -> JsResult<Value> {
       env.number(-(status.code() as f64))
     }
   }
+}
+
+/// `appendReplica(handle, phyOffset, bytes) -> ticket (> 0) | -status`: a slave writes bytes received from its
+/// master at the same offset; completion comes as an `EVENT_REPLICA`.
+fn append_replica(args: &Args) -> JsResult<Value> {
+  let env = args.env();
+  let native = args.external::<NativeStore>(0, "handle")?;
+  let at = args.i64(1, "phyOffset")?;
+  let data = args.get(2);
+  let bytes = env.get_buffer(data, "bytes")?;
+  if at < 0 {
+    return Err(JsError::new("FERRYMQ_INVALID_ARG", "appendReplica: phyOffset must not be negative"));
+  }
+  let job_bytes = writer::JobBytes::Borrowed { ptr: bytes.as_ptr(), len: bytes.len() };
+  let r = JsRef::new(env, data)?;
+  match native.store.submit_replica(job_bytes, at) {
+    Ok(ticket) => {
+      native.jobs.0.lock().unwrap_or_else(|p| p.into_inner()).insert(ticket, r);
+      native.channel.add_pending(env);
+      env.number(ticket as f64)
+    }
+    Err(status) => {
+      r.delete(env);
+      env.number(-(status.code() as f64))
+    }
+  }
+}
+
+/// `readCommitLog(handle, offset, maxBytes) -> Buffer | Promise<Buffer> | number`: up to `maxBytes` written bytes
+/// from `offset`, never past the end of its segment (an empty Buffer when nothing is there yet). Answered at once
+/// when the bytes are in the page cache, else read on the pool. A number instead: the offset was deleted by
+/// retention, and this is where the commit log starts now.
+fn read_commit_log(args: &Args) -> JsResult<Value> {
+  let env = args.env();
+  let native = live_store(args, 0)?;
+  let offset = args.i64(1, "offset")?;
+  let max = args.i64(2, "maxBytes")?.max(0) as usize;
+  let range = match replica::readable(&native.store, offset, max) {
+    Err(min) => return env.number(min as f64),
+    Ok(None) => return env.buffer_with(0, |_| ()),
+    Ok(Some(r)) => r,
+  };
+  if range.file.is_resident(range.pos, range.len) {
+    let mut failed = false;
+    let buffer = env.buffer_with(range.len, |dst| failed = range.file.read_at(range.pos, dst).is_err())?;
+    if !failed {
+      return Ok(buffer);
+    }
+  }
+  env.spawn_work(
+    "ferrymq-read-commit-log",
+    move || {
+      let mut data = vec![0u8; range.len];
+      range
+        .file
+        .read_at(range.pos, &mut data)
+        .map_err(|e| JsError::from(StoreError::io("read commit log", range.file.path(), e)))?;
+      Ok(data)
+    },
+    |env, data| env.buffer_from(&data),
+  )
 }
 
 fn plan_object(env: Env, plan: &GetPlan, buffer: Value, used: usize) -> JsResult<Value> {
@@ -368,6 +430,12 @@ fn stats(args: &Args) -> JsResult<Value> {
   Ok(o)
 }
 
+/// `maxPhyOffset(handle) -> number`: one past the commit log's last written byte; cheap (no stats snapshot).
+fn max_phy_offset(args: &Args) -> JsResult<Value> {
+  let native = live_store(args, 0)?;
+  args.env().number(native.store.commit_log.max_offset() as f64)
+}
+
 /// `pageCacheBusy(handle) -> boolean`: RocketMQ's busy test, from two atomics: cheap enough to ask per request.
 fn page_cache_busy(args: &Args) -> JsResult<Value> {
   let native = live_store(args, 0)?;
@@ -462,6 +530,8 @@ fn test_stall(args: &Args) -> JsResult<Value> {
 static EXPORTS: &[Export] = &[
   Export { name: "open", arity: 2, func: open },
   Export { name: "append", arity: 3, func: append },
+  Export { name: "appendReplica", arity: 3, func: append_replica },
+  Export { name: "readCommitLog", arity: 3, func: read_commit_log },
   Export { name: "getMessage", arity: 7, func: get_message },
   Export { name: "readAt", arity: 2, func: read_at },
   Export { name: "queryByKey", arity: 6, func: query_by_key },
@@ -470,6 +540,7 @@ static EXPORTS: &[Export] = &[
   Export { name: "queueOffsets", arity: 3, func: queue_offsets },
   Export { name: "queues", arity: 1, func: queues },
   Export { name: "stats", arity: 1, func: stats },
+  Export { name: "maxPhyOffset", arity: 1, func: max_phy_offset },
   Export { name: "residency", arity: 3, func: residency },
   Export { name: "pageCacheBusy", arity: 1, func: page_cache_busy },
   Export { name: "clean", arity: 1, func: clean },

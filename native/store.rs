@@ -362,7 +362,20 @@ impl Store {
       return Err(PutStatus::OsPageCacheBusy);
     }
     let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-    let job = AppendJob { ticket, bytes, wait_flush, submitted_at: Instant::now(), control: None };
+    let job = AppendJob { ticket, bytes, wait_flush, submitted_at: Instant::now(), control: None, replica_at: None };
+    self.push_job(job).map_err(|_| PutStatus::ServiceNotAvailable)?;
+    Ok(ticket)
+  }
+
+  /// Queues a slave's replicated frame: `bytes` go to the commit log at `at` (see `replica.rs`). Returns the
+  /// ticket its `EVENT_REPLICA` completion carries.
+  pub fn submit_replica(&self, bytes: writer::JobBytes, at: i64) -> Result<u64, PutStatus> {
+    if self.is_closed() {
+      return Err(PutStatus::ServiceNotAvailable);
+    }
+    let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+    let job =
+      AppendJob { ticket, bytes, wait_flush: false, submitted_at: Instant::now(), control: None, replica_at: Some(at) };
     self.push_job(job).map_err(|_| PutStatus::ServiceNotAvailable)?;
     Ok(ticket)
   }
@@ -450,6 +463,7 @@ impl Store {
       wait_flush: false,
       submitted_at: Instant::now(),
       control: Some(control),
+      replica_at: None,
     };
     self.push_job(job).map_err(|_| StoreError::Closed)?;
     let queues = rx.recv().map_err(|_| StoreError::Closed)?;

@@ -348,3 +348,155 @@ fn deleting_a_topic_removes_its_queues_and_a_new_put_starts_at_zero() {
   assert_eq!(h.get("Kept", 0, 0, 32).0.entries.len(), 6);
   h.store.close().unwrap();
 }
+
+// ---- replication (replica.rs) ------------------------------------------------------------------------------------
+
+impl Harness {
+  /// Submits one replicated frame and waits for its REPLICA event: (status, local max offset, records, detail).
+  fn replicate(&self, at: i64, bytes: &[u8]) -> (i32, i64, u64, i64) {
+    let ticket = self.store.submit_replica(JobBytes::Owned(bytes.to_vec()), at).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+      let found = self
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|e| e[0] == crate::replica::EVENT_REPLICA && e[2] as u64 == ticket)
+        .cloned();
+      if let Some(e) = found {
+        return (e[3] as i32, e[4] as i64, e[5] as u64, e[6] as i64);
+      }
+      assert!(Instant::now() < deadline, "no replica completion for ticket {ticket}");
+      std::thread::sleep(Duration::from_millis(1));
+    }
+  }
+
+  /// The master's bytes from `from` to its max offset, in frames of at most `chunk` bytes, as the HA writer reads.
+  fn frames(&self, from: i64, chunk: usize) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while let Ok(Some(r)) = crate::replica::readable(&self.store, at, chunk) {
+      let mut buf = vec![0u8; r.len];
+      r.file.read_at(r.pos, &mut buf).unwrap();
+      out.push((at, buf));
+      at += r.len as i64;
+    }
+    out
+  }
+
+  fn commit_log_bytes(&self) -> Vec<u8> {
+    let mut all = Vec::new();
+    for f in self.store.commit_log.snapshot() {
+      let mut buf = vec![0u8; f.wrote()];
+      f.read_at(0, &mut buf).unwrap();
+      all.extend_from_slice(&buf);
+    }
+    all
+  }
+}
+
+fn spread_message(i: usize) -> Vec<u8> {
+  let body: Vec<u8> = (0..300 + i % 500).map(|j| (i * 7 + j) as u8).collect();
+  let props = format!("TAGS\u{1}t{}\u{2}KEYS\u{1}key-{i}\u{2}UNIQ_KEY\u{1}U{i}\u{2}", i % 2);
+  build(format!("Topic{}", i % 2).as_bytes(), (i % 3) as i32, &body, props.as_bytes())
+}
+
+#[test]
+fn a_slave_fed_odd_sized_frames_has_the_masters_bytes_queues_and_index() {
+  let (mdir, sdir) = (TempDir::new("master"), TempDir::new("slave"));
+  let master = Harness::open(config(&mdir, false));
+  let slave = Harness::open(config(&sdir, false));
+  let records: Vec<Vec<u8>> = (0..400).map(spread_message).collect();
+  for chunk in records.chunks(50) {
+    master.put_all(chunk);
+  }
+  assert!(master.store.commit_log.len() > 3, "the test must cross segment boundaries (and their BLANKs)");
+  let mut dispatched = 0;
+  for (at, bytes) in master.frames(0, 1000) {
+    let (status, max, n, _) = slave.replicate(at, &bytes);
+    assert_eq!(status, crate::replica::ReplicaStatus::Ok as i32);
+    assert_eq!(max, at + bytes.len() as i64);
+    dispatched += n;
+  }
+  assert_eq!(dispatched, 400, "every record dispatched exactly once, including those split across frames");
+  assert_eq!(slave.commit_log_bytes(), master.commit_log_bytes());
+  for topic in ["Topic0", "Topic1"] {
+    for q in 0..3 {
+      let (m, _) = master.get(topic, q, 0, 1000);
+      let (s, _) = slave.get(topic, q, 0, 1000);
+      assert_eq!(s.max_offset, m.max_offset);
+      let phys = |p: &reader::GetPlan| p.entries.iter().map(|e| (e.queue_offset, e.phy, e.size)).collect::<Vec<_>>();
+      assert_eq!(phys(&s), phys(&m), "{topic}/{q}");
+    }
+  }
+  let found = reader::query_by_key(&slave.store, "Topic1", "key-301", 8, 0, i64::MAX);
+  assert_eq!(found.len(), 1);
+  master.store.close().unwrap();
+  slave.store.close().unwrap();
+
+  // After a restart the slave continues where it was: its recovery dispatched nothing twice.
+  let slave = Harness::open(config(&sdir, false));
+  let master = Harness::open(config(&mdir, false));
+  let from = slave.store.commit_log.max_offset();
+  master.put_all(&[spread_message(400)]);
+  for (at, bytes) in master.frames(from, 1 << 20) {
+    assert_eq!(slave.replicate(at, &bytes).2, 1);
+  }
+  assert_eq!(slave.get("Topic0", 1, 0, 1000).0.max_offset, master.get("Topic0", 1, 0, 1000).0.max_offset);
+  master.store.close().unwrap();
+  slave.store.close().unwrap();
+}
+
+#[test]
+fn an_empty_slave_starts_at_the_masters_last_segment_with_queues_starting_mid_way() {
+  let (mdir, sdir) = (TempDir::new("master"), TempDir::new("slave"));
+  let master = Harness::open(config(&mdir, false));
+  let slave = Harness::open(config(&sdir, false));
+  let records: Vec<Vec<u8>> = (0..300).map(|i| message("Mid", i, 700)).collect();
+  master.put_all(&records);
+  let last = master.store.commit_log.last().unwrap().file_from_offset();
+  assert!(last > 0);
+  let (status, ..) = slave.replicate(last + 100, b"not at a segment start");
+  assert_eq!(status, crate::replica::ReplicaStatus::OffsetMismatch as i32, "an empty slave starts at a segment start");
+  for (at, bytes) in master.frames(last, 4096) {
+    assert_eq!(slave.replicate(at, &bytes).0, 0);
+  }
+  let (m, _) = master.get("Mid", 0, 0, 1);
+  let (s, _) = slave.get("Mid", 0, 0, 1);
+  assert_eq!(s.max_offset, m.max_offset);
+  assert!(s.min_offset > 0, "the slave's queue starts at the first record it received");
+  let (found, _) = slave.get("Mid", 0, s.min_offset, 4);
+  assert_eq!(found.status, GetStatus::Found);
+  assert_eq!(found.entries[0].phy, last);
+  master.store.close().unwrap();
+  slave.store.close().unwrap();
+}
+
+#[test]
+fn a_frame_that_does_not_continue_the_log_or_carries_a_bad_record_is_refused() {
+  let (mdir, sdir) = (TempDir::new("master"), TempDir::new("slave"));
+  let master = Harness::open(config(&mdir, false));
+  let slave = Harness::open(config(&sdir, false));
+  master.put_all(&(0..10).map(|i| message("Bad", i, 100)).collect::<Vec<_>>());
+  let frames = master.frames(0, 1 << 20);
+  let (_, all) = &frames[0];
+  let size = record::parse(all).unwrap().total_size;
+  assert_eq!(slave.replicate(0, &all[..size]).0, 0);
+  let (status, max, _, detail) = slave.replicate(size as i64 + 1, &all[size..]);
+  assert_eq!((status, max, detail), (crate::replica::ReplicaStatus::OffsetMismatch as i32, size as i64, size as i64));
+  // The third record's body is damaged on the way: it is cut off, never dispatched, and asked for again.
+  let mut damaged = all[size..].to_vec();
+  let third = size + record::parse(&all[size..]).unwrap().total_size;
+  damaged[third - size + 100] ^= 0x5a;
+  let (status, max, n, detail) = slave.replicate(size as i64, &damaged);
+  assert_eq!(status, crate::replica::ReplicaStatus::Corrupt as i32);
+  assert_eq!((max, detail, n), (third as i64, third as i64, 1));
+  assert_eq!(slave.get("Bad", 0, 0, 100).0.max_offset, 2);
+  let (status, max, n, _) = slave.replicate(third as i64, &all[third..]);
+  assert_eq!((status, max, n), (0, all.len() as i64, 8));
+  assert_eq!(slave.commit_log_bytes(), master.commit_log_bytes());
+  master.store.close().unwrap();
+  slave.store.close().unwrap();
+}

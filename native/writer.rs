@@ -56,7 +56,7 @@ pub enum JobBytes {
 unsafe impl Send for JobBytes {}
 
 impl JobBytes {
-  fn as_slice(&self) -> &[u8] {
+  pub(crate) fn as_slice(&self) -> &[u8] {
     match self {
       // SAFETY: see the type's contract.
       JobBytes::Borrowed { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
@@ -75,6 +75,8 @@ pub struct AppendJob {
   pub submitted_at: Instant,
   /// A change of the writer's own tables instead of an append; `bytes` is then empty.
   pub control: Option<Control>,
+  /// A slave's replicated commit-log bytes, to be written at this physical offset (see `replica.rs`).
+  pub replica_at: Option<i64>,
 }
 
 /// Work only the writer may do, because it owns the tables involved; ordered with the appends around it.
@@ -85,9 +87,9 @@ pub enum Control {
   DeleteTopic { topic: String, done: std::sync::mpsc::Sender<Vec<Arc<ConsumeQueue>>> },
 }
 
-struct QueueSlot {
-  next_offset: i64,
-  queue: Arc<ConsumeQueue>,
+pub(crate) struct QueueSlot {
+  pub(crate) next_offset: i64,
+  pub(crate) queue: Arc<ConsumeQueue>,
   /// The consume-queue segment the last unit went to, so most puts skip the lookup.
   segment: Option<Arc<MappedFile>>,
 }
@@ -123,10 +125,10 @@ fn slice_at(record: &[u8], (start, len): (u32, u32)) -> Option<&[u8]> {
 
 /// State only the writer thread touches.
 pub struct WriterState {
-  current: Option<Arc<MappedFile>>,
+  pub(crate) current: Option<Arc<MappedFile>>,
   /// topic → queue id → slot index.
   table: HashMap<Box<[u8]>, HashMap<i32, usize>>,
-  slots: Vec<QueueSlot>,
+  pub(crate) slots: Vec<QueueSlot>,
   planned: Vec<Planned>,
   /// Per slot, how many records of the current put go to it.
   pending: Vec<(usize, i64)>,
@@ -136,6 +138,8 @@ pub struct WriterState {
   last_progress_chunk: usize,
   /// Pages of the current segment below this are unmapped (the data stays in the page cache).
   released: usize,
+  /// A slave's dispatch position: replicated records before it are in the consume queues and index.
+  pub(crate) reput_from: i64,
 }
 
 impl WriterState {
@@ -150,6 +154,8 @@ impl WriterState {
       last_queue: (Vec::new(), -1, usize::MAX),
       last_progress_chunk: usize::MAX,
       released: 0,
+      // Recovery dispatched every valid record and cut the log after the last one.
+      reput_from: store.commit_log.max_offset(),
     };
     for queue in store.queues.all() {
       let slot = state.slots.len();
@@ -174,7 +180,7 @@ impl WriterState {
     }
   }
 
-  fn slot_for(&mut self, store: &Store, topic: &[u8], queue_id: i32) -> usize {
+  pub(crate) fn slot_for(&mut self, store: &Store, topic: &[u8], queue_id: i32) -> usize {
     if self.last_queue.1 == queue_id && self.last_queue.0 == topic {
       return self.last_queue.2;
     }
@@ -230,6 +236,10 @@ pub fn run(store: &Arc<Store>, mut state: WriterState) {
 fn process(store: &Store, state: &mut WriterState, job: AppendJob) {
   if let Some(control) = job.control {
     run_control(store, state, control);
+    return;
+  }
+  if let Some(at) = job.replica_at {
+    crate::replica::apply(store, state, &job, at);
     return;
   }
   let store_timestamp = now_ms();
@@ -371,7 +381,11 @@ fn plan(store: &Store, state: &mut WriterState, put: &[u8], count: usize, store_
 }
 
 /// The segment for unit `queue_offset` of a queue: the cached one when it covers it, else looked up or created.
-fn consume_queue_segment(store: &Store, slot: &mut QueueSlot, queue_offset: i64) -> Result<Arc<MappedFile>, PutStatus> {
+pub(crate) fn consume_queue_segment(
+  store: &Store,
+  slot: &mut QueueSlot,
+  queue_offset: i64,
+) -> Result<Arc<MappedFile>, PutStatus> {
   let byte = queue_offset * crate::consume_queue::CQ_UNIT_SIZE as i64;
   if let Some(s) = &slot.segment {
     if s.file_from_offset() <= byte && byte < s.file_from_offset() + s.file_size() as i64 {
@@ -462,13 +476,20 @@ fn append_put(
   let end = pos + put.len();
   file.set_wrote(end, Some(store_timestamp));
   Checkpoint::advance(&store.last_dispatched_timestamp, store_timestamp);
+  report_progress(store, state, &file, end);
+  Stats::add(&store.stats.put_messages, count as u64);
+  Stats::add(&store.stats.put_bytes, put.len() as u64);
+  Ok(file.file_from_offset() + end as i64)
+}
+
+/// Tells the allocator how far the writer got in `file` (it keeps pages ahead mapped) and unmaps what is more
+/// than a chunk behind: a cheap madvise that keeps RSS bounded however much is written. The range starts a little
+/// before the last one, which also catches a chunk the pre-touch thread mapped just as the writer passed it.
+pub(crate) fn report_progress(store: &Store, state: &mut WriterState, file: &Arc<MappedFile>, end: usize) {
   let chunk = end / PROGRESS_CHUNK_BYTES;
   if chunk != state.last_progress_chunk {
     state.last_progress_chunk = chunk;
-    store.allocator.progress(&file, end);
-    // Unmap what is more than a chunk behind: a cheap madvise that keeps RSS bounded however much is written.
-    // The range starts a little before the last one, which also catches a chunk the pre-touch thread mapped
-    // just as the writer passed it.
+    store.allocator.progress(file, end);
     let release_to = (chunk.saturating_sub(1)) * PROGRESS_CHUNK_BYTES;
     if release_to > state.released {
       let from = state.released.saturating_sub(2 * PROGRESS_CHUNK_BYTES);
@@ -476,9 +497,13 @@ fn append_put(
       state.released = release_to;
     }
   }
-  Stats::add(&store.stats.put_messages, count as u64);
-  Stats::add(&store.stats.put_bytes, put.len() as u64);
-  Ok(file.file_from_offset() + end as i64)
+}
+
+/// Makes `file` the segment the writer fills, starting its progress reporting afresh.
+pub(crate) fn set_current(state: &mut WriterState, file: Option<Arc<MappedFile>>) {
+  state.current = file;
+  state.last_progress_chunk = usize::MAX;
+  state.released = 0;
 }
 
 /// Tag code stored in the consume queue; for the schedule topic, the delivery time (store.md §5.3, §9.3).
@@ -524,16 +549,14 @@ fn room_for(store: &Store, state: &mut WriterState, len: usize) -> Result<Arc<Ma
     file.release(0, file.file_size());
     state.current = None;
   }
-  let next = next_segment(store)?;
-  state.current = Some(next.clone());
-  state.last_progress_chunk = usize::MAX;
-  state.released = 0;
+  let next = segment_at(store, store.commit_log.next_file_offset(0))?;
+  set_current(state, Some(next.clone()));
   Ok(next)
 }
 
-fn next_segment(store: &Store) -> Result<Arc<MappedFile>, PutStatus> {
+/// Creates (through the allocator) the commit-log segment starting at `offset`, which must follow the last one.
+pub(crate) fn segment_at(store: &Store, offset: i64) -> Result<Arc<MappedFile>, PutStatus> {
   let size = store.commit_log.file_size() as i64;
-  let offset = store.commit_log.next_file_offset(0);
   store.allocator.request(offset);
   store.allocator.request(offset + size);
   let timeout = Duration::from_millis(store.config.allocate_mapped_file_timeout_ms);

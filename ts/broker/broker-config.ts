@@ -223,17 +223,22 @@ function validate(c: BrokerConfig): void {
     throw new ConfigError('RMQ_ERR_CONFIG', msg)
   }
   if (c.enablePropertyFilter) fail('enablePropertyFilter=true: SQL92 filtering is not supported by ferrymq; use tags')
-  if (!/^[%|a-zA-Z0-9_-]{1,127}$/.test(c.brokerName)) fail(`brokerName ${JSON.stringify(c.brokerName)} is not a valid name`)
+  if (!/^[%|a-zA-Z0-9_-]{1,127}$/.test(c.brokerName))
+    fail(`brokerName ${JSON.stringify(c.brokerName)} is not a valid name`)
   if (!/^[%|a-zA-Z0-9_-]{1,127}$/.test(c.brokerClusterName)) {
     fail(`brokerClusterName ${JSON.stringify(c.brokerClusterName)} is not a valid name`)
   }
-  if (c.brokerIP1 === '0.0.0.0' || c.brokerIP1 === '::') fail('brokerIP1 must be an address clients can reach, not a wildcard')
-  if (c.fastListenPortEnable && c.listenPort !== 0 && c.listenPort < 3) fail('listenPort must be at least 3 when the VIP port (listenPort - 2) is enabled')
+  if (c.brokerIP1 === '0.0.0.0' || c.brokerIP1 === '::')
+    fail('brokerIP1 must be an address clients can reach, not a wildcard')
+  if (c.fastListenPortEnable && c.listenPort !== 0 && c.listenPort < 3)
+    fail('listenPort must be at least 3 when the VIP port (listenPort - 2) is enabled')
   for (const addr of c.namesrvAddr.split(';').filter((a) => a.length > 0)) {
-    if (!/^(\[[^\]]+\]|[^:;]+):\d{1,5}$/.test(addr.trim())) fail(`namesrvAddr: ${JSON.stringify(addr)} is not host:port`)
+    if (!/^(\[[^\]]+\]|[^:;]+):\d{1,5}$/.test(addr.trim()))
+      fail(`namesrvAddr: ${JSON.stringify(addr)} is not host:port`)
   }
   if (c.brokerRole === 'SLAVE' && c.brokerId < 1) fail('brokerRole=SLAVE needs brokerId 1 or more (0 is the master)')
-  if (c.brokerRole !== 'SLAVE' && c.brokerId !== 0) fail(`brokerRole=${c.brokerRole} needs brokerId 0; slaves have brokerId 1 or more`)
+  if (c.brokerRole !== 'SLAVE' && c.brokerId !== 0)
+    fail(`brokerRole=${c.brokerRole} needs brokerId 0; slaves have brokerId 1 or more`)
   if (c.haMasterAddress !== '' && !/^(\[[^\]]+\]|[^:;]+):\d{1,5}$/.test(c.haMasterAddress)) {
     fail(`haMasterAddress: ${JSON.stringify(c.haMasterAddress)} is not host:port`)
   }

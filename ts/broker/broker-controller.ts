@@ -31,14 +31,22 @@ import { RequestDispatcher, type RequestProcessor } from '../remoting/request-di
 import { RequestExecutor } from '../remoting/request-executor.js'
 import { RemotingServer, type ServerTlsOptions } from '../remoting/remoting-server.js'
 import type { RPCHook } from '../remoting/rpc-hook.js'
-import type { AppendMessageResult, MessageExtBrokerInner, MessageStore, PutMessageResult } from '../store/message-store.js'
+import type {
+  AppendMessageResult,
+  MessageExtBrokerInner,
+  MessageStore,
+  PutMessageResult,
+} from '../store/message-store.js'
 import { NativeMessageStore, type MessageStoreConfig } from '../store/native-message-store.js'
 import { isStored } from '../store/put-message-status.js'
 import type { BrokerConfig } from './broker-config.js'
 import { AclRPCHook } from './acl/acl-rpc-hook.js'
 import { PlainAccessValidator } from './acl/plain-access-validator.js'
 import { PlainPermissionManager } from './acl/plain-permission-manager.js'
-import { BrokerOuterAPI } from './broker-outer-api.js'
+import { BrokerOuterAPI, type NamesrvOutcome, type RegisterBrokerResult } from './broker-outer-api.js'
+import { HAClient, type HAClientInfo } from './ha/ha-client.js'
+import { HAService, type ReplicaWaitResult, type SlaveConnectionInfo } from './ha/ha-service.js'
+import { SlaveSynchronize } from './slave-synchronize.js'
 import { BrokerStats } from './broker-stats.js'
 import { ConsumerManager } from './consumer-manager.js'
 import { ConsumerOffsetManager } from './consumer-offset-manager.js'
@@ -55,6 +63,9 @@ const CLIENT_SCAN_INTERVAL_MS = 10_000
 const HOLD_CHECK_INTERVAL_MS = 1000
 /** Shutdown waits this long for in-flight requests before closing the store. */
 const SHUTDOWN_DRAIN_MS = 10_000
+/** RocketMQ's default commit-log segment size, when the store config does not set one. */
+const COMMIT_LOG_FILE_SIZE_DEFAULT = 1024 * 1024 * 1024
+const SYNC_FLUSH_TIMEOUT_DEFAULT_MS = 5000
 const TRANSACTION_TYPE_MASK = 0xc
 const TRANSACTION_COMMIT_TYPE = 0x8
 
@@ -84,10 +95,23 @@ export class BrokerController implements BrokerContext {
   private readonly dispatcher: RequestDispatcher
   private readonly servers: RemotingServer[] = []
   private readonly outerAPI: BrokerOuterAPI
-  private readonly executors: { send: RequestExecutor; pull: RequestExecutor; query: RequestExecutor; [k: string]: RequestExecutor }
+  private readonly executors: {
+    send: RequestExecutor
+    pull: RequestExecutor
+    query: RequestExecutor
+    [k: string]: RequestExecutor
+  }
   private readonly timers: NodeJS.Timeout[] = []
   private readonly pullProcessor: PullMessageProcessor
   private aclManager: PlainPermissionManager | null = null
+  /** Master: the HA port and the slaves streaming from it. */
+  private haService: HAService | null = null
+  /** Slave: the connection to the master's HA port, and the copy of its tables. */
+  private haClient: HAClient | null = null
+  private slaveSynchronize: SlaveSynchronize | null = null
+  /** Slave: the master's broker address, as the name servers last said (null when they know no live master). */
+  private masterAddr: string | null = null
+  private holdCheckScheduled = false
   /** The coalescing registration rounds: `next` is the round callers are waiting for, not started yet. */
   private readonly registration: { next: RegistrationRound | null; scheduled: boolean; running: boolean } = {
     next: null,
@@ -118,7 +142,11 @@ export class BrokerController implements BrokerContext {
     })
     this.subscriptionGroupManager = new SubscriptionGroupManager(root, c.autoCreateSubscriptionGroup, this.logger)
     this.consumerOffsetManager = new ConsumerOffsetManager(root, this.logger)
-    this.consumerManager = new ConsumerManager((group, channels) => this.notifyConsumerIdsChanged(group, channels), c.channelExpiredTimeout, this.logger)
+    this.consumerManager = new ConsumerManager(
+      (group, channels) => this.notifyConsumerIdsChanged(group, channels),
+      c.channelExpiredTimeout,
+      this.logger,
+    )
     this.producerManager = new ProducerManager(c.channelExpiredTimeout, this.logger)
     this.pullProcessor = new PullMessageProcessor(this)
     this.pullRequestHoldService = new PullRequestHoldService({
@@ -162,7 +190,8 @@ export class BrokerController implements BrokerContext {
   // ---- BrokerContext -------------------------------------------------------------------------------------------
 
   get store(): MessageStore {
-    if (this.messageStore === null) throw new StoreError('RMQ_ERR_STORE_NOT_OPEN', 'the broker is starting: the store is not open yet')
+    if (this.messageStore === null)
+      throw new StoreError('RMQ_ERR_STORE_NOT_OPEN', 'the broker is starting: the store is not open yet')
     return this.messageStore
   }
 
@@ -201,20 +230,58 @@ export class BrokerController implements BrokerContext {
   async putMessage(msg: MessageExtBrokerInner): Promise<PutMessageResult> {
     this.transformDelayLevel(msg)
     const result = await this.store.putMessage(msg)
-    if (result.appendMessageResult !== null && isStored(result.putMessageStatus)) this.onStored(msg, result.appendMessageResult, true)
+    if (result.appendMessageResult !== null && isStored(result.putMessageStatus)) {
+      this.onStored(msg, result.appendMessageResult, true)
+      if (msg.waitStoreMsgOK !== false) await this.waitForReplica(result)
+    }
     return result
   }
 
   async putMessages(msgs: MessageExtBrokerInner[]): Promise<PutMessageResult> {
     const result = await this.store.putMessages(msgs)
-    if (result.appendMessageResult !== null && isStored(result.putMessageStatus)) this.onStored(msgs[0]!, result.appendMessageResult, false)
+    if (result.appendMessageResult !== null && isStored(result.putMessageStatus)) {
+      this.onStored(msgs[0]!, result.appendMessageResult, false)
+      if (msgs.some((m) => m.waitStoreMsgOK !== false)) await this.waitForReplica(result)
+    }
     return result
+  }
+
+  /**
+   * `SYNC_MASTER` (4.x `handleHA`, store.md §11.5): the answer waits until a slave has the put; the message stays
+   * stored whatever happens, and a missing or slow slave shows in the status.
+   */
+  private async waitForReplica(result: PutMessageResult): Promise<void> {
+    const ha = this.haService
+    const append = result.appendMessageResult
+    if (ha === null || append === null || this.brokerConfig.brokerRole !== 'SYNC_MASTER') return
+    let outcome: ReplicaWaitResult | Promise<ReplicaWaitResult> = ha.waitForReplica(
+      append.wroteOffset + append.wroteBytes,
+    )
+    if (outcome instanceof Promise) outcome = await outcome
+    if (outcome !== 'PUT_OK') result.putMessageStatus = outcome
+  }
+
+  /** Role and replication state, for the admin API. */
+  replicationStatus(): ReplicationStatus {
+    const c = this.brokerConfig
+    const maxOffset = this.messageStore?.getMaxPhyOffset() ?? 0
+    return {
+      brokerRole: c.brokerRole,
+      brokerId: c.brokerId,
+      maxOffset,
+      haPort: this.haService?.port ?? null,
+      slaveAckOffset: this.haService?.slaveAckOffset ?? null,
+      slaves: this.haService?.slaves() ?? [],
+      master: this.haClient === null ? null : { ...this.haClient.info(), masterAddr: this.masterAddr },
+    }
   }
 
   notifyConsumerIdsChanged(group: string, channels: readonly RemotingChannel[]): void {
     if (!this.brokerConfig.notifyConsumerIdsChangedEnable) return
     for (const channel of channels) {
-      channel.invokeOneway(RemotingCommand.createRequest(RequestCode.NOTIFY_CONSUMER_IDS_CHANGED, { consumerGroup: group }))
+      channel.invokeOneway(
+        RemotingCommand.createRequest(RequestCode.NOTIFY_CONSUMER_IDS_CHANGED, { consumerGroup: group }),
+      )
     }
   }
 
@@ -311,7 +378,11 @@ export class BrokerController implements BrokerContext {
     }
     this.addr = `${c.brokerIP1}:${port}`
     this.host = encodeHost(c.brokerIP1, port)
-    this.messageStore = await NativeMessageStore.open({ ...this.storeConfig, storeHost: this.addr }, { logger: this.logger })
+    const slave = c.brokerRole === 'SLAVE'
+    this.messageStore = await NativeMessageStore.open(
+      { ...this.storeConfig, storeHost: this.addr },
+      { logger: this.logger, slave },
+    )
     this.topicConfigManager.load()
     this.subscriptionGroupManager.load()
     this.consumerOffsetManager.load()
@@ -325,10 +396,12 @@ export class BrokerController implements BrokerContext {
       logger: this.logger,
     })
     this.schedule.load()
+    await this.startReplication()
     this.registerProcessors()
     this.stats.start()
     this.pullRequestHoldService.start()
-    this.schedule.start()
+    // Delayed messages are delivered by the master; a slave receives them through its commit log.
+    if (!slave) this.schedule.start()
     this.every(CLIENT_SCAN_INTERVAL_MS, () => {
       this.producerManager.scanNotActiveChannel()
       this.consumerManager.scanNotActiveChannel()
@@ -337,7 +410,10 @@ export class BrokerController implements BrokerContext {
     this.every(c.flushConsumerOffsetInterval, () => this.consumerOffsetManager.persist())
     this.every(c.registerNameServerPeriod, () => void this.registerBrokerAll(false))
     this.ready = true
-    this.logger.info({ addr: this.addr, ports: this.listenPorts, store: this.storeConfig.storePathRootDir }, 'broker started')
+    this.logger.info(
+      { addr: this.addr, ports: this.listenPorts, store: this.storeConfig.storePathRootDir },
+      'broker started',
+    )
     // One of the coalesced rounds: no other registration runs beside it and lands after a newer one.
     await this.registerBrokerAll(false)
   }
@@ -359,6 +435,9 @@ export class BrokerController implements BrokerContext {
     this.pullRequestHoldService.checkHoldRequest(Number.MAX_SAFE_INTEGER)
     await this.waitForIdle(SHUTDOWN_DRAIN_MS)
     this.pullRequestHoldService.shutdown()
+    this.haClient?.shutdown()
+    await this.slaveSynchronize?.shutdown()
+    await this.haService?.shutdown()
     this.schedule?.shutdown()
     this.stats.shutdown()
     if (this.addr !== '') {
@@ -380,13 +459,95 @@ export class BrokerController implements BrokerContext {
 
   // ---- internals -------------------------------------------------------------------------------------------------
 
+  /** A master listens on its HA port; a slave connects to its master's and copies the master's tables. */
+  private async startReplication(): Promise<void> {
+    const c = this.brokerConfig
+    const store = this.store
+    if (c.brokerRole !== 'SLAVE') {
+      const port = c.haListenPort >= 0 ? c.haListenPort : c.listenPort === 0 ? 0 : this.listenPorts[0]! + 1
+      this.haService = new HAService({
+        store,
+        commitLogFileSize: this.storeConfig.mappedFileSizeCommitLog ?? COMMIT_LOG_FILE_SIZE_DEFAULT,
+        port,
+        host: c.bindAddress || undefined,
+        heartbeatIntervalMs: c.haSendHeartbeatInterval,
+        housekeepingIntervalMs: c.haHousekeepingInterval,
+        transferBatchBytes: c.haTransferBatchSize,
+        maxGapNotInSync: c.haMaxGapNotInSync,
+        syncTimeoutMs: this.storeConfig.syncFlushTimeout ?? SYNC_FLUSH_TIMEOUT_DEFAULT_MS,
+        logger: this.logger,
+      })
+      await this.haService.start()
+      return
+    }
+    this.haClient = new HAClient({
+      store,
+      heartbeatIntervalMs: c.haSendHeartbeatInterval,
+      housekeepingIntervalMs: c.haHousekeepingInterval,
+      logger: this.logger,
+      onReplicated: () => this.scheduleHoldCheck(),
+    })
+    if (c.haMasterAddress !== '') this.haClient.updateMasterAddress(c.haMasterAddress)
+    this.slaveSynchronize = new SlaveSynchronize({
+      invoke: (addr, request, timeoutMs) => this.outerAPI.invokeBroker(addr, request, timeoutMs),
+      masterAddr: () => this.masterAddr,
+      topicConfigManager: this.topicConfigManager,
+      consumerOffsetManager: this.consumerOffsetManager,
+      subscriptionGroupManager: this.subscriptionGroupManager,
+      scheduleMessageService: () => this.schedule,
+      logger: this.logger,
+    })
+    this.slaveSynchronize.start()
+  }
+
+  /** Replicated records arrived on this slave: re-check the held pulls once this turn. */
+  private scheduleHoldCheck(): void {
+    if (this.holdCheckScheduled) return
+    this.holdCheckScheduled = true
+    setImmediate(() => {
+      this.holdCheckScheduled = false
+      if (!this.stopping) this.pullRequestHoldService.checkHoldRequest()
+    })
+  }
+
+  /** A slave learns where its master is from the name servers' answers (`RegisterBrokerResult`). */
+  private onRegistered(outcomes: NamesrvOutcome<RegisterBrokerResult | null>[]): void {
+    if (this.brokerConfig.brokerRole !== 'SLAVE') return
+    const answers = outcomes.flatMap((o) => (o.ok && o.result !== null ? [o.result] : []))
+    if (answers.length === 0) return
+    const withMaster = answers.find((r) => r.masterAddr !== null)
+    const masterAddr = withMaster?.masterAddr ?? null
+    if (masterAddr !== this.masterAddr)
+      this.logger.info({ from: this.masterAddr, to: masterAddr }, 'master address changed')
+    this.masterAddr = masterAddr
+    // The HA address is kept when no name server knows a live master: the slave keeps trying the last one.
+    if (this.brokerConfig.haMasterAddress === '' && withMaster?.haServerAddr)
+      this.haClient?.updateMasterAddress(withMaster.haServerAddr)
+  }
+
   private createExecutors(): BrokerController['executors'] {
     const c = this.brokerConfig
-    const make = (name: string, concurrency: number, queueCapacity: number, queueWaitMsMax: number, busy?: () => boolean): RequestExecutor =>
-      new RequestExecutor({ name, concurrency, queueCapacity, queueWaitMsMax: c.brokerFastFailureEnable ? queueWaitMsMax : Infinity, busy })
+    const make = (
+      name: string,
+      concurrency: number,
+      queueCapacity: number,
+      queueWaitMsMax: number,
+      busy?: () => boolean,
+    ): RequestExecutor =>
+      new RequestExecutor({
+        name,
+        concurrency,
+        queueCapacity,
+        queueWaitMsMax: c.brokerFastFailureEnable ? queueWaitMsMax : Infinity,
+        busy,
+      })
     return {
-      send: make('send', c.sendMessageConcurrency, c.sendThreadPoolQueueCapacity, c.waitTimeMillsInSendQueue, () =>
-        this.messageStore !== null && this.messageStore.isOSPageCacheBusy(),
+      send: make(
+        'send',
+        c.sendMessageConcurrency,
+        c.sendThreadPoolQueueCapacity,
+        c.waitTimeMillsInSendQueue,
+        () => this.messageStore !== null && this.messageStore.isOSPageCacheBusy(),
       ),
       pull: make('pull', 256, c.pullThreadPoolQueueCapacity, c.waitTimeMillsInPullQueue),
       query: make('query', 32, c.queryThreadPoolQueueCapacity, Infinity),
@@ -401,7 +562,12 @@ export class BrokerController implements BrokerContext {
     const d = this.dispatcher
     const e = this.executors
     const send = new SendMessageProcessor(this)
-    for (const code of [RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2, RequestCode.SEND_BATCH_MESSAGE, RequestCode.CONSUMER_SEND_MSG_BACK]) {
+    for (const code of [
+      RequestCode.SEND_MESSAGE,
+      RequestCode.SEND_MESSAGE_V2,
+      RequestCode.SEND_BATCH_MESSAGE,
+      RequestCode.CONSUMER_SEND_MSG_BACK,
+    ]) {
       d.registerProcessor(code, send, e.send)
     }
     d.registerProcessor(RequestCode.PULL_MESSAGE, this.pullProcessor, e.pull)
@@ -414,18 +580,26 @@ export class BrokerController implements BrokerContext {
     d.registerProcessor(RequestCode.UNREGISTER_CLIENT, client, e.client!)
     d.registerProcessor(RequestCode.CHECK_CLIENT_CONFIG, client, e.client!)
     const consumer = new ConsumerManageProcessor(this)
-    for (const code of [RequestCode.GET_CONSUMER_LIST_BY_GROUP, RequestCode.UPDATE_CONSUMER_OFFSET, RequestCode.QUERY_CONSUMER_OFFSET]) {
+    for (const code of [
+      RequestCode.GET_CONSUMER_LIST_BY_GROUP,
+      RequestCode.UPDATE_CONSUMER_OFFSET,
+      RequestCode.QUERY_CONSUMER_OFFSET,
+    ]) {
       d.registerProcessor(code, consumer, e.consumer!)
     }
     const admin = new AdminBrokerProcessor(this, e)
-    for (const code of [...ADMIN_HANDLERS.keys(), RequestCode.GET_BROKER_RUNTIME_INFO]) d.registerProcessor(code, admin, e.admin!)
+    for (const code of [...ADMIN_HANDLERS.keys(), RequestCode.GET_BROKER_RUNTIME_INFO])
+      d.registerProcessor(code, admin, e.admin!)
   }
 
   /** Answers while the store opens, then says "not supported" for codes no processor took. */
   private readonly startupGate: RequestProcessor = {
     processRequest: (_channel, request) =>
       this.ready
-        ? RemotingCommand.createResponse(ResponseCode.REQUEST_CODE_NOT_SUPPORTED, ` request type ${request.code} not supported`)
+        ? RemotingCommand.createResponse(
+            ResponseCode.REQUEST_CODE_NOT_SUPPORTED,
+            ` request type ${request.code} not supported`,
+          )
         : RemotingCommand.createResponse(ResponseCode.SYSTEM_ERROR, 'the broker is starting, try again shortly'),
   }
 
@@ -465,12 +639,19 @@ export class BrokerController implements BrokerContext {
     let props = msg.propertiesString
     if (level > schedule.maxDelayLevel) {
       level = schedule.maxDelayLevel
-      props = withoutProperty(props, MessageConst.PROPERTY_DELAY_TIME_LEVEL) + prop(MessageConst.PROPERTY_DELAY_TIME_LEVEL, String(level))
+      props =
+        withoutProperty(props, MessageConst.PROPERTY_DELAY_TIME_LEVEL) +
+        prop(MessageConst.PROPERTY_DELAY_TIME_LEVEL, String(level))
     }
     if (props.length > 0 && !props.endsWith(PROPERTY_SEPARATOR)) props += PROPERTY_SEPARATOR
-    props = withoutProperty(withoutProperty(props, MessageConst.PROPERTY_REAL_TOPIC), MessageConst.PROPERTY_REAL_QUEUE_ID)
+    props = withoutProperty(
+      withoutProperty(props, MessageConst.PROPERTY_REAL_TOPIC),
+      MessageConst.PROPERTY_REAL_QUEUE_ID,
+    )
     msg.propertiesString =
-      props + prop(MessageConst.PROPERTY_REAL_TOPIC, msg.topic) + prop(MessageConst.PROPERTY_REAL_QUEUE_ID, String(msg.queueId))
+      props +
+      prop(MessageConst.PROPERTY_REAL_TOPIC, msg.topic) +
+      prop(MessageConst.PROPERTY_REAL_QUEUE_ID, String(msg.queueId))
     msg.topic = MixAll.SCHEDULE_TOPIC
     msg.queueId = level - 1
   }
@@ -484,7 +665,12 @@ export class BrokerController implements BrokerContext {
     if (!this.pullRequestHoldService.hasWaiters(msg.topic, msg.queueId)) return
     const tags = single ? findProperty(msg.propertiesString, MessageConst.PROPERTY_TAGS) : null
     const tagsCode = single ? (tags === null ? 0 : javaStringHash(tags)) : null
-    this.pullRequestHoldService.notifyMessageArriving(msg.topic, msg.queueId, append.logicsOffset + append.msgNum, tagsCode)
+    this.pullRequestHoldService.notifyMessageArriving(
+      msg.topic,
+      msg.queueId,
+      append.logicsOffset + append.msgNum,
+      tagsCode,
+    )
   }
 
   private async doRegisterBrokerAll(oneway: boolean): Promise<void> {
@@ -492,20 +678,22 @@ export class BrokerController implements BrokerContext {
     const wrapper = this.topicConfigManager.buildSerializeWrapper()
     if (!isWritablePerm(c.brokerPermission) || !isReadablePerm(c.brokerPermission)) {
       // Registered perms never exceed the broker's own (`BrokerController#doRegisterBrokerAll`).
-      for (const [name, tc] of wrapper.topicConfigTable) wrapper.topicConfigTable.set(name, { ...tc, perm: tc.perm & c.brokerPermission })
+      for (const [name, tc] of wrapper.topicConfigTable)
+        wrapper.topicConfigTable.set(name, { ...tc, perm: tc.perm & c.brokerPermission })
     }
     const outcomes = await this.outerAPI.registerBrokerAll({
       clusterName: c.brokerClusterName,
       brokerAddr: this.addr,
       brokerName: c.brokerName,
       brokerId: c.brokerId,
-      haServerAddr: `${c.brokerIP1}:${(this.listenPorts[0] ?? 0) + 1}`,
+      haServerAddr: `${c.brokerIP1}:${this.haService?.port ?? (this.listenPorts[0] ?? 0) + 1}`,
       topicConfigWrapper: wrapper,
       oneway,
       timeoutMs: c.registerBrokerTimeoutMills,
       compressed: c.compressedRegister,
     })
     if (outcomes.length === 0 || outcomes.some((o) => o.ok)) this.registered = true
+    this.onRegistered(outcomes)
   }
 
   private every(intervalMs: number, task: () => void): void {
@@ -542,6 +730,22 @@ export class BrokerController implements BrokerContext {
       requestCert: c.tlsServerAuthClient,
     }
   }
+}
+
+/** What `replicationStatus()` reports. */
+export interface ReplicationStatus {
+  brokerRole: BrokerConfig['brokerRole']
+  brokerId: number
+  /** This broker's commit-log max offset. */
+  maxOffset: number
+  /** Master: its HA port. */
+  haPort: number | null
+  /** Master: the highest offset a slave acknowledged. */
+  slaveAckOffset: number | null
+  /** Master: each connected slave. */
+  slaves: SlaveConnectionInfo[]
+  /** Slave: its master and the HA connection. */
+  master: (HAClientInfo & { masterAddr: string | null }) | null
 }
 
 /** One registration with every name server, and the callers waiting for it to finish. */

@@ -177,6 +177,11 @@ export class BrokerOuterAPI {
     })
   }
 
+  /** A request to another broker over this API's client (a slave asking its master for its tables). */
+  invokeBroker(addr: string, request: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
+    return this.client.invoke(addr, request, timeoutMs)
+  }
+
   /** Closes the connections, when the client is ours. */
   shutdown(): void {
     if (this.ownsClient) this.client.shutdown()

@@ -144,6 +144,13 @@ export interface NativeBinding {
   ): Promise<{ handle: NativeStoreHandle; recovery: NativeRecoveryReport }>
   /** Queues a job; returns its ticket (> 0), or a refused put status negated. */
   append(handle: NativeStoreHandle, job: Buffer, waitFlush: boolean): number
+  /** A slave writes bytes received from its master at the same offset; completes with a REPLICA event. */
+  appendReplica(handle: NativeStoreHandle, phyOffset: number, bytes: Buffer): number
+  /**
+   * Up to `maxBytes` written bytes from `offset`, within its segment (empty when nothing is there yet); a number
+   * instead when the offset was deleted by retention: where the commit log starts now.
+   */
+  readCommitLog(handle: NativeStoreHandle, offset: number, maxBytes: number): Buffer | Promise<Buffer> | number
   getMessage(
     handle: NativeStoreHandle,
     topic: string,
@@ -162,12 +169,20 @@ export interface NativeBinding {
     begin: number,
     end: number,
   ): Promise<Array<{ phyOffset: number; record: Buffer }>>
-  offsetByTime(handle: NativeStoreHandle, topic: string, queueId: number, timestamp: number, upper: boolean): Promise<number>
+  offsetByTime(
+    handle: NativeStoreHandle,
+    topic: string,
+    queueId: number,
+    timestamp: number,
+    upper: boolean,
+  ): Promise<number>
   earliestMessageTime(handle: NativeStoreHandle, topic: string, queueId: number): Promise<number>
   /** `[min, max]`. */
   queueOffsets(handle: NativeStoreHandle, topic: string, queueId: number): Float64Array
   queues(handle: NativeStoreHandle): NativeQueueInfo[]
   stats(handle: NativeStoreHandle): NativeStoreStats
+  /** One past the commit log's last written byte. */
+  maxPhyOffset(handle: NativeStoreHandle): number
   residency(handle: NativeStoreHandle, phyOffset: number, length: number): number
   clean(handle: NativeStoreHandle): Promise<NativeCleanReport>
   flush(handle: NativeStoreHandle): Promise<number>
@@ -186,6 +201,8 @@ export interface NativeBinding {
 export const NATIVE_EXPORTS = {
   open: 2,
   append: 3,
+  appendReplica: 3,
+  readCommitLog: 3,
   getMessage: 7,
   readAt: 2,
   queryByKey: 6,
@@ -194,6 +211,7 @@ export const NATIVE_EXPORTS = {
   queueOffsets: 3,
   queues: 1,
   stats: 1,
+  maxPhyOffset: 1,
   residency: 3,
   clean: 1,
   flush: 1,
@@ -205,7 +223,15 @@ export const NATIVE_EXPORTS = {
 } as const satisfies Record<keyof NativeBinding, number>
 
 /** Event kinds in the `Float64Array`s passed to `onEvent` (native/events.rs). */
-export const NativeEvent = { APPEND: 1, NOTICE: 2 } as const
+export const NativeEvent = { APPEND: 1, NOTICE: 2, REPLICA: 3 } as const
+/** A REPLICA event's status (native/replica.rs `ReplicaStatus`). */
+export const NativeReplicaStatus = {
+  OK: 0,
+  OFFSET_MISMATCH: 1,
+  CREATE_FILE_FAILED: 2,
+  CORRUPT: 3,
+  NOT_WRITEABLE: 4,
+} as const
 /** Values in an APPEND event before its first put. */
 export const NATIVE_APPEND_HEADER_LEN = 5
 

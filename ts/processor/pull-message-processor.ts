@@ -8,6 +8,7 @@ import { buildTagFilter, type TagFilter } from '../common/filter/filter-api.js'
 import { MixAll } from '../common/mix-all.js'
 import { ResponseCode } from '../common/response-code.js'
 import type { PullRequest } from '../broker/pull-request-hold-service.js'
+import type { SubscriptionGroupConfig } from '../broker/subscription-group-manager.js'
 import { HeaderReader } from '../remoting/protocol/header-reader.js'
 import { PullSysFlag } from '../remoting/protocol/pull-sys-flag.js'
 import type { RemotingChannel } from '../remoting/remoting-channel.js'
@@ -65,10 +66,22 @@ const PULL_CODES: Record<GetMessageStatus, number> = {
   OFFSET_TOO_SMALL: ResponseCode.PULL_OFFSET_MOVED,
 }
 
+/** Statuses whose next offset a master corrects and a slave (without `offsetCheckInSlave`) leaves alone. */
+const OFFSET_CORRECTIONS: ReadonlySet<GetMessageStatus> = new Set([
+  'NO_MATCHED_LOGIC_QUEUE',
+  'NO_MESSAGE_IN_QUEUE',
+  'OFFSET_TOO_SMALL',
+  'OFFSET_OVERFLOW_BADLY',
+  'OFFSET_FOUND_NULL',
+])
+
 export class PullMessageProcessor implements RequestProcessor {
   constructor(private readonly ctx: BrokerContext) {}
 
-  processRequest(channel: RemotingChannel, request: RemotingCommand): Promise<RemotingCommand | null> | RemotingCommand {
+  processRequest(
+    channel: RemotingChannel,
+    request: RemotingCommand,
+  ): Promise<RemotingCommand | null> | RemotingCommand {
     return this.process(channel, request, true)
   }
 
@@ -80,12 +93,19 @@ export class PullMessageProcessor implements RequestProcessor {
       },
       (err: unknown) => {
         this.ctx.logger.error({ err, remote: pull.channel.remoteAddress }, 'held pull failed')
-        pull.channel.writeResponse(pull.request, RemotingCommand.createResponse(ResponseCode.SYSTEM_ERROR, String((err as Error)?.message ?? err)))
+        pull.channel.writeResponse(
+          pull.request,
+          RemotingCommand.createResponse(ResponseCode.SYSTEM_ERROR, String((err as Error)?.message ?? err)),
+        )
       },
     )
   }
 
-  private async process(channel: RemotingChannel, request: RemotingCommand, brokerAllowSuspend: boolean): Promise<RemotingCommand | null> {
+  private async process(
+    channel: RemotingChannel,
+    request: RemotingCommand,
+    brokerAllowSuspend: boolean,
+  ): Promise<RemotingCommand | null> {
     const header = decodeHeader(request)
     const checked = this.check(header)
     if (checked instanceof RemotingCommand) return checked
@@ -101,13 +121,31 @@ export class PullMessageProcessor implements RequestProcessor {
       filter.all ? null : { tagCodes: Int32Array.from(filter.codeSet) },
     )
     let code = PULL_CODES[result.status]
-    if ((result.status === 'NO_MATCHED_LOGIC_QUEUE' || result.status === 'NO_MESSAGE_IN_QUEUE') && header.queueOffset !== 0) {
+    if (
+      (result.status === 'NO_MATCHED_LOGIC_QUEUE' || result.status === 'NO_MESSAGE_IN_QUEUE') &&
+      header.queueOffset !== 0
+    ) {
       code = ResponseCode.PULL_OFFSET_MOVED
     }
+    const c = ctx.brokerConfig
+    const { groupConfig } = checked
+    // Pull from a slave when slave reading is on and the data is cold there (protocol.md §2.5.1).
+    let suggest: number = MixAll.MASTER_ID
+    if (c.slaveReadEnable)
+      suggest = result.suggestPullingFromSlave ? groupConfig.whichBrokerWhenConsumeSlowly : groupConfig.brokerId
+    let nextBeginOffset = result.nextBeginOffset
+    const slave = c.brokerRole === 'SLAVE'
+    if (slave && !c.offsetCheckInSlave && OFFSET_CORRECTIONS.has(result.status)) {
+      // A slave may simply be behind: it does not move the consumer, it asks again (`offsetCheckInSlave`).
+      nextBeginOffset = header.queueOffset
+      if (code === ResponseCode.PULL_OFFSET_MOVED) {
+        code = ResponseCode.PULL_RETRY_IMMEDIATELY
+        suggest = groupConfig.brokerId
+      }
+    }
     const response = RemotingCommand.createResponse(code, result.status, {
-      // A lone master always suggests itself (protocol.md §2.5.1).
-      suggestWhichBrokerId: String(MixAll.MASTER_ID),
-      nextBeginOffset: String(result.nextBeginOffset),
+      suggestWhichBrokerId: String(suggest),
+      nextBeginOffset: String(nextBeginOffset),
       minOffset: String(result.minOffset),
       maxOffset: String(result.maxOffset),
     })
@@ -115,7 +153,11 @@ export class PullMessageProcessor implements RequestProcessor {
     if (code === ResponseCode.SUCCESS) {
       response.body = result.buffer
       ctx.stats.incGet(header.consumerGroup, header.topic, result.messageCount, result.buffer.length)
-    } else if (code === ResponseCode.PULL_NOT_FOUND && brokerAllowSuspend && (header.sysFlag & PullSysFlag.SUSPEND) !== 0) {
+    } else if (
+      code === ResponseCode.PULL_NOT_FOUND &&
+      brokerAllowSuspend &&
+      (header.sysFlag & PullSysFlag.SUSPEND) !== 0
+    ) {
       const holdMs = ctx.brokerConfig.longPollingEnable
         ? Math.min(Math.max(header.suspendTimeoutMillis, 0), SUSPEND_TIMEOUT_MS_MAX)
         : ctx.brokerConfig.shortPollingTimeMills
@@ -130,19 +172,40 @@ export class PullMessageProcessor implements RequestProcessor {
       answer = null
     } else if (code === ResponseCode.PULL_OFFSET_MOVED) {
       ctx.logger.info(
-        { group: header.consumerGroup, topic: header.topic, queueId: header.queueId, requested: header.queueOffset, next: result.nextBeginOffset, status: result.status },
+        {
+          group: header.consumerGroup,
+          topic: header.topic,
+          queueId: header.queueId,
+          requested: header.queueOffset,
+          next: result.nextBeginOffset,
+          status: result.status,
+        },
         'pull offset moved',
       )
     }
     // The piggy-backed commit happens on the first processing only, whatever the read found (§2.5.1).
-    if (brokerAllowSuspend && (header.sysFlag & PullSysFlag.COMMIT_OFFSET) !== 0 && header.commitOffset >= 0) {
-      ctx.consumerOffsetManager.commitOffset(channel.remoteAddress, header.consumerGroup, header.topic, header.queueId, header.commitOffset)
+    // A slave does not take commits from pulls: its offsets come from the master (and from explicit updates).
+    if (
+      brokerAllowSuspend &&
+      !slave &&
+      (header.sysFlag & PullSysFlag.COMMIT_OFFSET) !== 0 &&
+      header.commitOffset >= 0
+    ) {
+      ctx.consumerOffsetManager.commitOffset(
+        channel.remoteAddress,
+        header.consumerGroup,
+        header.topic,
+        header.queueId,
+        header.commitOffset,
+      )
     }
     return answer
   }
 
   /** Pre-checks 1–8 of §2.5.1: a refusal, or the filter to read with. */
-  private check(header: PullMessageRequestHeader): RemotingCommand | { filter: TagFilter } {
+  private check(
+    header: PullMessageRequestHeader,
+  ): RemotingCommand | { filter: TagFilter; groupConfig: SubscriptionGroupConfig } {
     const ctx = this.ctx
     const c = ctx.brokerConfig
     if (!isReadable(c.brokerPermission)) {
@@ -150,12 +213,18 @@ export class PullMessageProcessor implements RequestProcessor {
     }
     const groupConfig = ctx.subscriptionGroupManager.findSubscriptionGroupConfig(header.consumerGroup)
     if (groupConfig === undefined) {
-      return refusal(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group [${header.consumerGroup}] does not exist`)
+      return refusal(
+        ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,
+        `subscription group [${header.consumerGroup}] does not exist`,
+      )
     }
-    if (!groupConfig.consumeEnable) return refusal(ResponseCode.NO_PERMISSION, `subscription group no permission, ${header.consumerGroup}`)
+    if (!groupConfig.consumeEnable)
+      return refusal(ResponseCode.NO_PERMISSION, `subscription group no permission, ${header.consumerGroup}`)
     const tc = ctx.topicConfigManager.selectTopicConfig(header.topic)
-    if (tc === undefined) return refusal(ResponseCode.TOPIC_NOT_EXIST, `topic[${header.topic}] not exist, apply first please!`)
-    if (!isReadable(tc.perm)) return refusal(ResponseCode.NO_PERMISSION, `the topic[${header.topic}] pulling message is forbidden`)
+    if (tc === undefined)
+      return refusal(ResponseCode.TOPIC_NOT_EXIST, `topic[${header.topic}] not exist, apply first please!`)
+    if (!isReadable(tc.perm))
+      return refusal(ResponseCode.NO_PERMISSION, `the topic[${header.topic}] pulling message is forbidden`)
     if (header.queueId < 0 || header.queueId >= tc.readQueueNums) {
       return refusal(
         ResponseCode.SYSTEM_ERROR,
@@ -169,20 +238,29 @@ export class PullMessageProcessor implements RequestProcessor {
       subString = header.subscription ?? '*'
     } else {
       const group = ctx.consumerManager.getConsumerGroupInfo(header.consumerGroup)
-      if (group === undefined) return refusal(ResponseCode.SUBSCRIPTION_NOT_EXIST, "the consumer's group info not exist")
+      if (group === undefined)
+        return refusal(ResponseCode.SUBSCRIPTION_NOT_EXIST, "the consumer's group info not exist")
       if (!groupConfig.consumeBroadcastEnable && group.messageModel === 'BROADCASTING') {
-        return refusal(ResponseCode.NO_PERMISSION, `the consumer group[${header.consumerGroup}] can not consume by broadcast way`)
+        return refusal(
+          ResponseCode.NO_PERMISSION,
+          `the consumer group[${header.consumerGroup}] can not consume by broadcast way`,
+        )
       }
       const sub = group.findSubscriptionData(header.topic)
-      if (sub === undefined) return refusal(ResponseCode.SUBSCRIPTION_NOT_EXIST, "the consumer's subscription not exist")
-      if (sub.subVersion < header.subVersion) return refusal(ResponseCode.SUBSCRIPTION_NOT_LATEST, "the consumer's subscription not latest")
+      if (sub === undefined)
+        return refusal(ResponseCode.SUBSCRIPTION_NOT_EXIST, "the consumer's subscription not exist")
+      if (sub.subVersion < header.subVersion)
+        return refusal(ResponseCode.SUBSCRIPTION_NOT_LATEST, "the consumer's subscription not latest")
       expressionType = sub.expressionType
       subString = sub.subString
     }
     if (expressionType !== 'TAG') {
-      return refusal(ResponseCode.SYSTEM_ERROR, `The broker does not support consumer to filter message by ${expressionType}`)
+      return refusal(
+        ResponseCode.SYSTEM_ERROR,
+        `The broker does not support consumer to filter message by ${expressionType}`,
+      )
     }
-    return { filter: buildTagFilter(subString) }
+    return { filter: buildTagFilter(subString), groupConfig }
   }
 }
 

@@ -67,6 +67,11 @@ export class SendMessageProcessor implements RequestProcessor {
       [MessageConst.PROPERTY_MSG_REGION]: c.regionId,
       [MessageConst.PROPERTY_TRACE_SWITCH]: String(c.traceOn),
     })
+    if (c.brokerRole === 'SLAVE') {
+      // Refused before the topic checks, which could auto-create a topic on the slave (the store refuses too).
+      const [code, remark] = this.failure('SERVICE_NOT_AVAILABLE')
+      return refuse(response, code, remark)
+    }
     if (Date.now() < c.startAcceptSendRequestTimeStamp) {
       return refuse(
         response,
@@ -327,6 +332,7 @@ export class SendMessageProcessor implements RequestProcessor {
     const unitMode = h.optBool('unitMode') ?? false
     const maxReconsumeTimesHeader = h.optInt('maxReconsumeTimes')
     const ctx = this.ctx
+    if (ctx.brokerConfig.brokerRole === 'SLAVE') return response(...this.failure('SERVICE_NOT_AVAILABLE'))
     const config = ctx.subscriptionGroupManager.findSubscriptionGroupConfig(group)
     if (config === undefined)
       return response(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${group}`)

@@ -67,7 +67,8 @@ export class AppendMessageResult {
 
   get msgIds(): string[] {
     const ids: string[] = []
-    for (let i = 0; i < this.msgNum; i++) ids.push(createMessageIdFromPrefix(this.idPrefix, this.results[this.at + 3 * i]!))
+    for (let i = 0; i < this.msgNum; i++)
+      ids.push(createMessageIdFromPrefix(this.idPrefix, this.results[this.at + 3 * i]!))
     return ids
   }
 
@@ -230,6 +231,22 @@ export interface StoreStats {
   flushDiskType: 'SYNC_FLUSH' | 'ASYNC_FLUSH'
 }
 
+/** How a slave's replicated frame went (native/replica.rs). */
+export type ReplicaStatus = 'OK' | 'OFFSET_MISMATCH' | 'CREATE_FILE_FAILED' | 'CORRUPT' | 'NOT_WRITEABLE'
+
+export interface ReplicaResult {
+  status: ReplicaStatus
+  /** The slave's commit-log max offset afterwards: what it reports to its master. */
+  maxOffset: number
+  /** Records the frame completed and dispatched to consume queues and index. */
+  records: number
+  /** OFFSET_MISMATCH: the local max offset; CORRUPT: the offset of the bad record. */
+  detail: number
+}
+
+/** A master's commit-log bytes for a slave, or the offset the log starts at when the asked one was deleted. */
+export type CommitLogRead = Buffer | { deletedBelow: number }
+
 export interface MessageStore {
   readonly recovery: RecoveryReport
   putMessage(msg: MessageExtBrokerInner): Promise<PutMessageResult>
@@ -245,7 +262,12 @@ export interface MessageStore {
   ): Promise<GetMessageResult>
   getMinOffsetInQueue(topic: string, queueId: number): number
   getMaxOffsetInQueue(topic: string, queueId: number): number
-  getOffsetInQueueByTime(topic: string, queueId: number, timestamp: number, boundary?: 'LOWER' | 'UPPER'): Promise<number>
+  getOffsetInQueueByTime(
+    topic: string,
+    queueId: number,
+    timestamp: number,
+    boundary?: 'LOWER' | 'UPPER',
+  ): Promise<number>
   getEarliestMessageTime(topic: string, queueId: number): Promise<number>
   selectOneMessageByOffset(commitLogOffset: number): Promise<Buffer | null>
   lookMessageByOffset(commitLogOffset: number): Promise<MessageExt | null>
@@ -261,5 +283,14 @@ export interface MessageStore {
   cleanExpiredFiles(): Promise<CleanReport>
   /** Deletes a topic's consume queues; resolves with how many there were. A later put starts at offset 0. */
   deleteTopic(topic: string): Promise<number>
+  /**
+   * Replication, master side: up to `maxBytes` written bytes from `offset`, never past its segment's end (empty
+   * when nothing is there yet). Synchronous when the bytes are in the page cache.
+   */
+  readCommitLog(offset: number, maxBytes: number): CommitLogRead | Promise<CommitLogRead>
+  /** Replication, slave side: writes bytes from the master at `offset` and dispatches the records they complete. */
+  appendReplica(offset: number, bytes: Buffer): Promise<ReplicaResult>
+  /** Calls `listener` whenever new records have been written (after the put's completion). */
+  onAppended(listener: () => void): void
   shutdown(): Promise<void>
 }

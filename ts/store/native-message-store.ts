@@ -26,6 +26,7 @@ import {
   loadBinding,
   NATIVE_APPEND_HEADER_LEN,
   NativeEvent,
+  NativeReplicaStatus,
   type NativeBinding,
   type NativeGetResult,
   type NativeStoreConfig,
@@ -46,6 +47,9 @@ import {
   type QueryMessageResult,
   type QueueInfo,
   type RecoveryReport,
+  type CommitLogRead,
+  type ReplicaResult,
+  type ReplicaStatus,
   type StoreStats,
 } from './message-store.js'
 import { putMessageStatusOf, type PutMessageStatus } from './put-message-status.js'
@@ -58,6 +62,8 @@ export type MessageStoreConfig = NativeStoreConfig & {
 
 export interface NativeMessageStoreOptions {
   logger?: Logger
+  /** A slave's store: puts are refused (`SERVICE_NOT_AVAILABLE`); only its master's bytes are written. */
+  slave?: boolean
 }
 
 /** Notice codes of native/events.rs. */
@@ -83,6 +89,14 @@ interface PendingPut {
 interface PendingJob {
   job: Job
   puts: PendingPut[]
+}
+
+const REPLICA_STATUS: Record<number, ReplicaStatus> = {
+  [NativeReplicaStatus.OK]: 'OK',
+  [NativeReplicaStatus.OFFSET_MISMATCH]: 'OFFSET_MISMATCH',
+  [NativeReplicaStatus.CREATE_FILE_FAILED]: 'CREATE_FILE_FAILED',
+  [NativeReplicaStatus.CORRUPT]: 'CORRUPT',
+  [NativeReplicaStatus.NOT_WRITEABLE]: 'NOT_WRITEABLE',
 }
 
 /** Converts an error from the addon into a `StoreError`/`ConfigError` with a stable code. */
@@ -153,6 +167,10 @@ export class NativeMessageStore implements MessageStore {
   private lastTopicName = ''
   private lastTopicBytes: Buffer | null = null
   private readonly pending = new Map<number, PendingJob>()
+  /** Replicated frames in flight (slave), by ticket. */
+  private readonly pendingReplicas = new Map<number, (r: ReplicaResult) => void>()
+  private readonly appendedListeners: (() => void)[] = []
+  private readonly slave: boolean
   /** Puts encoded in this turn, not yet submitted. */
   private turnPuts: PendingPut[] = []
   private turnWaitFlush = false
@@ -166,8 +184,10 @@ export class NativeMessageStore implements MessageStore {
     recovery: RecoveryReport,
     config: MessageStoreConfig,
     log: Logger,
+    slave: boolean,
   ) {
     this.native = native
+    this.slave = slave
     this.handle = handle
     this.recovery = recovery
     this.log = log
@@ -206,7 +226,7 @@ export class NativeMessageStore implements MessageStore {
       elapsedMs: r.elapsedMs,
       damage: r.invalidOffset >= 0 ? { offset: r.invalidOffset, reason: r.invalidReason } : null,
     }
-    store = new NativeMessageStore(native, opened.handle, recovery, config, log)
+    store = new NativeMessageStore(native, opened.handle, recovery, config, log, options.slave === true)
     for (const e of events) store.onEvents(e)
     store.logRecovery()
     return store
@@ -216,7 +236,10 @@ export class NativeMessageStore implements MessageStore {
     const r = this.recovery
     const fields = { ...r }
     if (r.damage) {
-      this.log.warn(fields, `recovery stopped at offset ${r.damage.offset}: ${r.damage.reason}; the log was truncated there`)
+      this.log.warn(
+        fields,
+        `recovery stopped at offset ${r.damage.offset}: ${r.damage.reason}; the log was truncated there`,
+      )
     } else if (!r.lastExitOk) {
       this.log.warn(fields, 'recovered after an unclean shutdown')
     } else {
@@ -225,7 +248,7 @@ export class NativeMessageStore implements MessageStore {
   }
 
   putMessage(msg: MessageExtBrokerInner): Promise<PutMessageResult> {
-    if (this.closing) return Promise.resolve(refused('SERVICE_NOT_AVAILABLE'))
+    if (this.closing || this.slave) return Promise.resolve(refused('SERVICE_NOT_AVAILABLE'))
     const topic = this.checked(msg)
     if (topic === null) return Promise.resolve(refused('MESSAGE_ILLEGAL'))
     this.builder.beginPut(JobBuilder.maxRecordBytes(msg, topic.length, this.storeHost.length))
@@ -238,7 +261,7 @@ export class NativeMessageStore implements MessageStore {
   }
 
   putMessages(msgs: readonly MessageExtBrokerInner[]): Promise<PutMessageResult> {
-    if (this.closing) return Promise.resolve(refused('SERVICE_NOT_AVAILABLE'))
+    if (this.closing || this.slave) return Promise.resolve(refused('SERVICE_NOT_AVAILABLE'))
     if (msgs.length === 0) return Promise.resolve(refused('MESSAGE_ILLEGAL'))
     let maxBytes = 0
     const topics: Buffer[] = []
@@ -338,15 +361,56 @@ export class NativeMessageStore implements MessageStore {
 
   private onEvents(events: Float64Array): void {
     let at = 0
+    let appended = false
     while (at + 1 < events.length) {
       const kind = events[at]!
       const len = events[at + 1]!
       if (len < 2) break
-      if (kind === NativeEvent.APPEND) this.completeJob(events, at)
+      if (kind === NativeEvent.APPEND) {
+        this.completeJob(events, at)
+        appended = true
+      } else if (kind === NativeEvent.REPLICA) this.completeReplica(events, at)
       else if (kind === NativeEvent.NOTICE) this.notice(events, at)
       at += len
     }
-    if (this.drained && this.pending.size === 0) this.drained()
+    if (appended) for (const listener of this.appendedListeners) listener()
+    if (this.drained && this.pending.size === 0 && this.pendingReplicas.size === 0) this.drained()
+  }
+
+  private completeReplica(e: Float64Array, at: number): void {
+    const ticket = e[at + 2]!
+    const resolve = this.pendingReplicas.get(ticket)
+    if (!resolve) {
+      this.log.error({ ticket }, 'completion for an unknown replica frame')
+      return
+    }
+    this.pendingReplicas.delete(ticket)
+    resolve({
+      status: REPLICA_STATUS[e[at + 3]!] ?? 'NOT_WRITEABLE',
+      maxOffset: e[at + 4]!,
+      records: e[at + 5]!,
+      detail: e[at + 6]!,
+    })
+  }
+
+  onAppended(listener: () => void): void {
+    this.appendedListeners.push(listener)
+  }
+
+  readCommitLog(offset: number, maxBytes: number): CommitLogRead | Promise<CommitLogRead> {
+    const r = this.call((n, h) => n.readCommitLog(h, offset, maxBytes))
+    if (typeof r === 'number') return { deletedBelow: r }
+    return r instanceof Promise ? this.callAsync(() => r) : r
+  }
+
+  appendReplica(offset: number, bytes: Buffer): Promise<ReplicaResult> {
+    if (this.closing)
+      return Promise.resolve({ status: 'NOT_WRITEABLE', maxOffset: this.getMaxPhyOffset(), records: 0, detail: 0 })
+    const ticket = this.call((n, h) => n.appendReplica(h, offset, bytes))
+    if (ticket <= 0) {
+      return Promise.resolve({ status: 'NOT_WRITEABLE', maxOffset: this.getMaxPhyOffset(), records: 0, detail: 0 })
+    }
+    return new Promise((resolve) => this.pendingReplicas.set(ticket, resolve))
   }
 
   private completeJob(e: Float64Array, at: number): void {
@@ -406,7 +470,10 @@ export class NativeMessageStore implements MessageStore {
         )
         break
       case Notice.QUEUES_CLEANED:
-        this.log.info({ queueSegments: a, indexFiles: b, commitLogMinOffset: c }, 'cleaned expired queue and index files')
+        this.log.info(
+          { queueSegments: a, indexFiles: b, commitLogMinOffset: c },
+          'cleaned expired queue and index files',
+        )
         break
       default:
         this.log.debug({ code, a, b, c }, 'store notice')
@@ -426,7 +493,8 @@ export class NativeMessageStore implements MessageStore {
     const r = this.call((n, h) => n.getMessage(h, topic, queueId, from, maxMsgNums, GET_MESSAGE_BYTES_MAX, tagCodes))
     // Answered at once when the bytes were in the page cache; otherwise read on the libuv pool.
     const result: NativeGetResult = r instanceof Promise ? await this.callAsync(() => r) : r
-    const buffer = result.bufferLength === result.buffer.length ? result.buffer : result.buffer.subarray(0, result.bufferLength)
+    const buffer =
+      result.bufferLength === result.buffer.length ? result.buffer : result.buffer.subarray(0, result.bufferLength)
     return new GetMessageResult(
       getMessageStatusOf(result.status),
       result.nextBeginOffset,
@@ -464,7 +532,12 @@ export class NativeMessageStore implements MessageStore {
     return this.call((n, h) => n.queueOffsets(h, topic, queueId))[1]!
   }
 
-  getOffsetInQueueByTime(topic: string, queueId: number, timestamp: number, boundary: 'LOWER' | 'UPPER' = 'LOWER'): Promise<number> {
+  getOffsetInQueueByTime(
+    topic: string,
+    queueId: number,
+    timestamp: number,
+    boundary: 'LOWER' | 'UPPER' = 'LOWER',
+  ): Promise<number> {
     const at = clampLong(timestamp)
     return this.callAsync((n, h) => n.offsetByTime(h, topic, queueId, at, boundary === 'UPPER'))
   }
@@ -484,7 +557,13 @@ export class NativeMessageStore implements MessageStore {
     return record ? decodeMessage(record, 0, { decompressBody: false }) : null
   }
 
-  async queryMessage(topic: string, key: string, maxNum: number, begin: number, end: number): Promise<QueryMessageResult> {
+  async queryMessage(
+    topic: string,
+    key: string,
+    maxNum: number,
+    begin: number,
+    end: number,
+  ): Promise<QueryMessageResult> {
     const from = clampLong(begin)
     const to = clampLong(end)
     const found = await this.callAsync((n, h) => n.queryByKey(h, topic, key, maxNum, from, to))
@@ -512,7 +591,7 @@ export class NativeMessageStore implements MessageStore {
   }
 
   getMaxPhyOffset(): number {
-    return this.call((n, h) => n.stats(h)).commitLogMaxOffset
+    return this.call((n, h) => n.maxPhyOffset(h))
   }
 
   queues(): QueueInfo[] {
@@ -593,7 +672,7 @@ export class NativeMessageStore implements MessageStore {
     if (this.closing) return
     this.closing = true
     this.submitTurn()
-    if (this.pending.size > 0) {
+    if (this.pending.size > 0 || this.pendingReplicas.size > 0) {
       await new Promise<void>((resolve) => {
         this.drained = resolve
       })

@@ -18,6 +18,9 @@ import { QUEUES_PER_TURN_MASK, fail, ok } from './admin-response.js'
 
 /** Why an admin may not create, change or delete this topic, or null. */
 function adminTopicProblem(ctx: BrokerContext, topic: string): string | null {
+  // A slave's topics are its master's (copied every 10 s): change them on the master.
+  if (ctx.brokerConfig.brokerRole === 'SLAVE')
+    return `the broker[${ctx.brokerConfig.brokerName}] is a slave: change topics on its master`
   const invalid = validateTopic(topic)
   if (invalid !== null) return invalid
   if (topic === ctx.brokerConfig.brokerClusterName)

@@ -1,0 +1,147 @@
+/**
+ * Master/slave replication in one process (store.md §11): the slave catches up and follows, refuses writes,
+ * serves reads, copies the master's tables; `SYNC_MASTER` answers by the slave's acknowledgement.
+ */
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+import { afterEach, describe, expect, it } from 'vitest'
+
+import { ResponseCode } from '../../ts/common/response-code.js'
+import { RequestCode } from '../../ts/common/request-code.js'
+import { pull, request, send } from '../helpers/broker-requests.js'
+import { startHAPair, type HAPair } from '../helpers/ha-pair.js'
+import { waitFor } from '../helpers/wait-for.js'
+
+let pair: HAPair | null = null
+
+afterEach(async () => {
+  await pair?.stop()
+  pair = null
+})
+
+function commitLog(storeDir: string): Buffer {
+  const dir = join(storeDir, 'commitlog')
+  return Buffer.concat(
+    readdirSync(dir)
+      .sort()
+      .map((f) => readFileSync(join(dir, f))),
+  )
+}
+
+async function sendMany(p: HAPair, topic: string, n: number, queueId = 0): Promise<number[]> {
+  const codes: number[] = []
+  for (let i = 0; i < n; i++) {
+    const r = await send(p.cluster.client, p.master.brokerAddr, {
+      topic,
+      queueId,
+      body: Buffer.alloc(300 + (i % 700), i),
+    })
+    codes.push(r.code)
+  }
+  return codes
+}
+
+describe('replication', () => {
+  it('a slave catches up from zero, follows live, and ends byte for byte equal to its master', async () => {
+    pair = await startHAPair()
+    const p = pair
+    expect(await sendMany(p, 'HaTopic', 200)).toEqual(Array(200).fill(ResponseCode.SUCCESS))
+    await p.waitCaughtUp()
+    expect(await sendMany(p, 'HaTopic', 100, 1)).toEqual(Array(100).fill(ResponseCode.SUCCESS))
+    await p.waitCaughtUp()
+    expect(p.slave.store.getMaxOffsetInQueue('HaTopic', 0)).toBe(200)
+    expect(p.slave.store.getMaxOffsetInQueue('HaTopic', 1)).toBe(100)
+    const status = p.master.replicationStatus()
+    expect(status.slaves).toHaveLength(1)
+    expect(status.slaves[0]!.lagBytes).toBe(0)
+    expect(p.slave.replicationStatus().master?.connected).toBe(true)
+    const masterDir = p.master.storeConfig.storePathRootDir
+    const slaveDir = p.slave.storeConfig.storePathRootDir
+    await p.stopSlave()
+    await p.cluster.stopBroker()
+    expect(commitLog(slaveDir).equals(commitLog(masterDir))).toBe(true)
+  })
+
+  it('a slave refuses sends and topic changes, serves pulls, and wakes held pulls when data arrives', async () => {
+    pair = await startHAPair()
+    const p = pair
+    await sendMany(p, 'ReadTopic', 3)
+    await p.waitCaughtUp()
+    const refused = await send(p.cluster.client, p.slave.brokerAddr, { topic: 'ReadTopic' })
+    expect(refused.code).toBe(ResponseCode.SERVICE_NOT_AVAILABLE)
+    const create = await request(p.cluster.client, p.slave.brokerAddr, RequestCode.UPDATE_AND_CREATE_TOPIC, {
+      topic: 'NewOnSlave',
+      defaultTopic: 'TBW102',
+      readQueueNums: 4,
+      writeQueueNums: 4,
+      perm: 6,
+      topicFilterType: 'SINGLE_TAG',
+      topicSysFlag: 0,
+      order: false,
+    })
+    expect(create.code).toBe(ResponseCode.SYSTEM_ERROR)
+    expect(create.remark).toContain('slave')
+    // Topic configs reach the slave with its table copy; then it serves the queue.
+    await waitFor(() => p.slave.topicConfigManager.selectTopicConfig('ReadTopic') !== undefined, {
+      timeoutMs: 20_000,
+      what: 'topic config on slave',
+    })
+    const found = await pull(p.cluster.client, p.slave.brokerAddr, { group: 'G', topic: 'ReadTopic', offset: 0 })
+    expect(found.code).toBe(ResponseCode.SUCCESS)
+    expect(found.extFields?.nextBeginOffset).toBe('3')
+    expect(found.extFields?.suggestWhichBrokerId).toBe('0')
+    const held = pull(
+      p.cluster.client,
+      p.slave.brokerAddr,
+      { group: 'G', topic: 'ReadTopic', offset: 3, sysFlag: 0x2 | 0x4, suspendTimeoutMillis: 10_000 },
+      15_000,
+    )
+    await waitFor(() => p.slave.pullRequestHoldService.size === 1, { what: 'the pull to be held on the slave' })
+    const startedAt = Date.now()
+    await sendMany(p, 'ReadTopic', 1)
+    const woken = await held
+    expect(woken.code).toBe(ResponseCode.SUCCESS)
+    expect(woken.extFields?.nextBeginOffset).toBe('4')
+    expect(Date.now() - startedAt).toBeLessThan(5000)
+  })
+
+  it('a slave copies consumer offsets from its master', async () => {
+    pair = await startHAPair()
+    const p = pair
+    await sendMany(p, 'OffTopic', 5)
+    const commit = await request(p.cluster.client, p.master.brokerAddr, RequestCode.UPDATE_CONSUMER_OFFSET, {
+      consumerGroup: 'OffGroup',
+      topic: 'OffTopic',
+      queueId: 0,
+      commitOffset: 4,
+    })
+    expect(commit.code).toBe(ResponseCode.SUCCESS)
+    await waitFor(() => p.slave.consumerOffsetManager.queryOffset('OffGroup', 'OffTopic', 0) === 4, {
+      timeoutMs: 20_000,
+      what: 'offset on slave',
+    })
+  })
+
+  it('SYNC_MASTER answers SLAVE_NOT_AVAILABLE without a slave and SUCCESS again once it is back', async () => {
+    pair = await startHAPair({ master: { brokerRole: 'SYNC_MASTER' } })
+    const p = pair
+    await waitFor(() => p.master.replicationStatus().slaves.some((s) => s.ackOffset >= 0), {
+      what: 'the slave to connect',
+    })
+    expect(await sendMany(p, 'SyncTopic', 20)).toEqual(Array(20).fill(ResponseCode.SUCCESS))
+    expect(p.slave.store.getMaxPhyOffset()).toBe(p.master.store.getMaxPhyOffset())
+    await p.stopSlave()
+    await waitFor(() => p.master.replicationStatus().slaves.length === 0, { what: 'the master to see the slave go' })
+    const r = await send(p.cluster.client, p.master.brokerAddr, { topic: 'SyncTopic' })
+    expect(r.code).toBe(ResponseCode.SLAVE_NOT_AVAILABLE)
+    expect(r.extFields?.msgId).toBeTruthy()
+    await p.restartSlave()
+    await waitFor(() => p.master.replicationStatus().slaves.some((s) => s.ackOffset >= 0), {
+      what: 'the slave to reconnect',
+    })
+    expect(await sendMany(p, 'SyncTopic', 5)).toEqual(Array(5).fill(ResponseCode.SUCCESS))
+    // The message answered SLAVE_NOT_AVAILABLE was stored on the master and reached the slave afterwards.
+    expect(p.slave.store.getMaxOffsetInQueue('SyncTopic', 0)).toBe(26)
+  })
+})
