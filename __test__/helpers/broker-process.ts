@@ -102,7 +102,12 @@ export class BrokerProcess {
       ...s.conf,
     }
     const file = join(s.dataDir, 'broker.conf')
-    writeFileSync(file, Object.entries(conf).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
+    writeFileSync(
+      file,
+      Object.entries(conf)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n') + '\n',
+    )
     const child = spawn(process.execPath, [...CLI, '-c', file], {
       env: { ...process.env, FERRYMQ_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -119,7 +124,8 @@ export class BrokerProcess {
     try {
       await waitFor(
         async () => {
-          if (child.exitCode !== null) throw new Error(`broker ${s.brokerName}/${s.brokerId} exited: ${this.log.join('').slice(-2000)}`)
+          if (child.exitCode !== null)
+            throw new Error(`broker ${s.brokerName}/${s.brokerId} exited: ${this.log.join('').slice(-2000)}`)
           return admin.examineBrokerRuntimeInfo(this.addr).then(
             () => true,
             () => false,

@@ -18,7 +18,12 @@ import { RequestCode } from '../../ts/common/request-code.js'
 import { ResponseCode } from '../../ts/common/response-code.js'
 import { NamesrvController } from '../../ts/namesrv/namesrv-controller.js'
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
-import { BrokerProcess, freePortPairs, stopAllBrokerProcesses, type BrokerProcessSpec } from '../helpers/broker-process.js'
+import {
+  BrokerProcess,
+  freePortPairs,
+  stopAllBrokerProcesses,
+  type BrokerProcessSpec,
+} from '../helpers/broker-process.js'
 import { pull, request, send } from '../helpers/broker-requests.js'
 import { tempDir, type TempDir } from '../helpers/temp-dir.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -49,7 +54,13 @@ afterEach(async () => {
 async function brokers(specs: Omit<BrokerProcessSpec, 'port' | 'namesrvAddr' | 'dataDir'>[]): Promise<BrokerProcess[]> {
   const ports = await freePortPairs(specs.length)
   return specs.map(
-    (s, i) => new BrokerProcess({ ...s, port: ports[i]!, namesrvAddr, dataDir: join(dir.path, `${s.brokerName}-${s.brokerId}`) }),
+    (s, i) =>
+      new BrokerProcess({
+        ...s,
+        port: ports[i]!,
+        namesrvAddr,
+        dataDir: join(dir.path, `${s.brokerName}-${s.brokerId}`),
+      }),
   )
 }
 
@@ -90,7 +101,11 @@ async function blast(addr: string, topic: string, n: number, size: number, windo
 
 function commitLogBytes(b: BrokerProcess): Buffer {
   const d = join(b.storeDir, 'commitlog')
-  return Buffer.concat(readdirSync(d).sort().map((f) => readFileSync(join(d, f))))
+  return Buffer.concat(
+    readdirSync(d)
+      .sort()
+      .map((f) => readFileSync(join(d, f))),
+  )
 }
 
 describe('replication between broker processes', () => {
@@ -164,14 +179,20 @@ describe('replication between broker processes', () => {
     closers.push(() => producer.shutdown())
     const topic = 'FailoverT'
     await waitFor(
-      async () => (await producer.send(new Message({ topic, body: 'warm-up', keys: 'warm-up' }))).sendStatus === SendStatus.SEND_OK,
+      async () =>
+        (await producer.send(new Message({ topic, body: 'warm-up', keys: 'warm-up' }))).sendStatus ===
+        SendStatus.SEND_OK,
       { timeoutMs: 30_000, what: 'a confirmed send' },
     )
     // The slave serves the topic once it has copied the master's topic table.
-    await waitFor(async () => (await pull(client, slave!.addr, { group: 'Probe', topic, offset: 0 })).code !== ResponseCode.TOPIC_NOT_EXIST, {
-      timeoutMs: 30_000,
-      what: 'the topic on the slave',
-    })
+    await waitFor(
+      async () =>
+        (await pull(client, slave!.addr, { group: 'Probe', topic, offset: 0 })).code !== ResponseCode.TOPIC_NOT_EXIST,
+      {
+        timeoutMs: 30_000,
+        what: 'the topic on the slave',
+      },
+    )
     const acked = new Set<string>(['warm-up'])
     let sent = 0
     let stop = false
@@ -205,7 +226,11 @@ describe('replication between broker processes', () => {
     expect(stored).toBeGreaterThanOrEqual(acked.size)
 
     const seen = new Map<string, number>()
-    const consumer = new PushConsumer({ consumerGroup: 'FailCG', namesrvAddr, consumeFromWhere: ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET })
+    const consumer = new PushConsumer({
+      consumerGroup: 'FailCG',
+      namesrvAddr,
+      consumeFromWhere: ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET,
+    })
     consumer.subscribe(topic, '*')
     consumer.registerMessageListener((msgs) => {
       for (const m of msgs) {

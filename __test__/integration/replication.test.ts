@@ -9,6 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 
 import { ResponseCode } from '../../ts/common/response-code.js'
 import { RequestCode } from '../../ts/common/request-code.js'
+import { ConsumeConcurrentlyStatus } from '../../ts/client/consume-service.js'
+import { ConsumeFromWhere } from '../../ts/client/consumer-config.js'
+import { PushConsumer } from '../../ts/client/push-consumer.js'
 import { pull, request, send } from '../helpers/broker-requests.js'
 import { startHAPair, type HAPair } from '../helpers/ha-pair.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -121,6 +124,49 @@ describe('replication', () => {
       timeoutMs: 20_000,
       what: 'offset on slave',
     })
+  })
+
+  it('with slave reading on, a master behind on cold data sends consumers to the slave, and they consume there', async () => {
+    // Ratio 0: every unread byte counts as out of memory, so the master always suggests the slave.
+    pair = await startHAPair({
+      master: { slaveReadEnable: true },
+      slave: { slaveReadEnable: true },
+      store: { accessMessageInMemoryMaxRatio: 0 },
+    })
+    const p = pair
+    await sendMany(p, 'ColdTopic', 10)
+    await p.waitCaughtUp()
+    await waitFor(() => p.slave.topicConfigManager.selectTopicConfig('ColdTopic') !== undefined, {
+      timeoutMs: 20_000,
+      what: 'topic config on slave',
+    })
+    const fromMaster = await pull(p.cluster.client, p.master.brokerAddr, {
+      group: 'ColdG',
+      topic: 'ColdTopic',
+      offset: 0,
+      maxMsgNums: 1,
+    })
+    expect(fromMaster.code).toBe(ResponseCode.SUCCESS)
+    expect(fromMaster.extFields?.suggestWhichBrokerId).toBe('1')
+    const consumer = new PushConsumer({
+      consumerGroup: 'ColdG',
+      namesrvAddr: p.cluster.namesrvAddr,
+      consumeFromWhere: ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET,
+      pullBatchSize: 1,
+    })
+    consumer.subscribe('ColdTopic', '*')
+    let consumed = 0
+    consumer.registerMessageListener((msgs) => {
+      consumed += msgs.length
+      return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
+    })
+    await consumer.start()
+    try {
+      await waitFor(() => consumed >= 10, { what: 'the cold messages consumed' })
+      expect(p.slave.store.stats().getMessages).toBeGreaterThan(0)
+    } finally {
+      await consumer.shutdown()
+    }
   })
 
   it('SYNC_MASTER answers SLAVE_NOT_AVAILABLE without a slave and SUCCESS again once it is back', async () => {
