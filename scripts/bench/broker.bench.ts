@@ -33,7 +33,8 @@ import { RequestDispatcher } from '../../ts/remoting/request-dispatcher.js'
 import { RequestExecutor } from '../../ts/remoting/request-executor.js'
 import { RemotingServer } from '../../ts/remoting/remoting-server.js'
 import type { NativeMessageStore } from '../../ts/store/native-message-store.js'
-import { LoadConnection, encodeFrameBytes, encodeSendHeader, type SendTemplate } from './load-generator.js'
+import { drive, median, percentile, type Sender } from './bench-stats.js'
+import { LoadConnection, encodeFrameBytes, encodeSendHeader, uniqKey, type SendTemplate } from './load-generator.js'
 
 const BODY = Buffer.alloc(1024, 0x61)
 const TOPIC = 'BenchTopic'
@@ -200,15 +201,8 @@ function batchRequest(): RemotingCommand {
   return sendRequest(RequestCode.SEND_BATCH_MESSAGE, { WAIT: 'true' }, encodeBatchBody(elements))
 }
 
-/** The unique key of the n-th message, as a Java producer's `MessageClientIDSetter` makes them (32 hex digits). */
-function uniqKey(n: number): string {
-  return `7F00000100010000000000${n.toString(16).toUpperCase().padStart(10, '0')}`
-}
-
 const SINGLE_TEMPLATE: SendTemplate = { code: RequestCode.SEND_MESSAGE_V2, producerGroup: 'BenchProducer', topic: TOPIC, queues: 4, batch: false }
 const BATCH_TEMPLATE: SendTemplate = { code: RequestCode.SEND_BATCH_MESSAGE, producerGroup: 'BenchProducer', topic: TOPIC, queues: 4, batch: true }
-
-type Sender = () => Promise<number>
 
 function leanSingle(conn: LoadConnection): Sender {
   return () => {
@@ -250,28 +244,6 @@ function sdkSender(client: RemotingClient, addr: string, make: () => RemotingCom
   return async () => (await client.invoke(addr, make(), 10_000)).code
 }
 
-/** Keeps `inFlight` requests outstanding until `requests` have been answered. */
-async function drive(send: Sender, requests: number, inFlight: number): Promise<Float64Array> {
-  const latencies = new Float64Array(requests)
-  let started = 0
-  let done = 0
-  const lane = async (): Promise<void> => {
-    while (started < requests) {
-      started++
-      const t0 = performance.now()
-      const code = await send()
-      if (code !== ResponseCode.SUCCESS) throw new Error(`send failed with code ${code}`)
-      latencies[done++] = performance.now() - t0
-    }
-  }
-  await Promise.all(Array.from({ length: inFlight }, lane))
-  return latencies
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
-}
-
 async function measure(server: Server, requests: number, inFlight: number, perRequest: number, batch: boolean): Promise<RunResult> {
   const addr = `127.0.0.1:${server.port}`
   let send: Sender
@@ -304,12 +276,6 @@ async function measure(server: Server, requests: number, inFlight: number, perRe
     cpuUsPerMsg: (cpu1 - cpu0) / messages,
     clientCpuUsPerMsg: (clientCpu.user + clientCpu.system) / messages,
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 function summarize(runs: RunResult[]): RunResult {

@@ -29,6 +29,11 @@ export function encodeSendHeader(t: SendTemplate, opaque: number, queueId: numbe
 }
 
 /** A whole frame: length, header word, header, body. */
+/** The unique key of the n-th message, as a Java producer's `MessageClientIDSetter` makes them (32 hex digits). */
+export function uniqKey(n: number): string {
+  return `7F00000100010000000000${n.toString(16).toUpperCase().padStart(10, '0')}`
+}
+
 export function encodeFrameBytes(header: string, body: Buffer): Buffer {
   const headerBytes = Buffer.byteLength(header)
   const out = Buffer.allocUnsafe(8 + headerBytes + body.length)
