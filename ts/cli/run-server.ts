@@ -27,17 +27,28 @@ const OPTIONS = {
   'bind-address': { type: 'string' },
   'namesrv-addr': { type: 'string', short: 'n' },
   config: { type: 'string', short: 'c' },
+  cluster: { type: 'string' },
+  'sync-master': { type: 'boolean' },
 } as const
+
+/** The parsed flags of `ferrymq start|namesrv|broker`. */
+export type ServerFlags = ReturnType<typeof parseServerArgs>
+
+export function parseServerArgs(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, strict: true }).values
+}
 
 /** Where `ferrymq start` keeps its data unless told otherwise. */
 export function defaultDataDir(): string {
   return process.env.FERRYMQ_DATA_DIR ?? join(homedir(), 'ferrymq')
 }
 
-function port(value: string | undefined, flag: string): number | undefined {
+export function port(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError('RMQ_ERR_CONFIG', `--${flag} must be a port (0-65535), got ${value}`)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new ConfigError('RMQ_ERR_CONFIG', `--${flag} must be a port (0-65535), got ${value}`)
+  }
   return n
 }
 
@@ -47,11 +58,39 @@ interface Running {
   admin?: FastifyInstance
 }
 
-/** Starts the parts of `role`; resolves once they run, and returns a function that stops them. */
-export async function runServer(role: ServerRole, argv: string[], log: Logger, print: (line: string) => void): Promise<() => Promise<void>> {
-  const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true })
+/** Where a started broker listens: what `ferrymq broker` tells a supervising `ferrymq start --cluster`. */
+export interface BrokerListening {
+  brokerName: string
+  brokerId: number
+  brokerRole: string
+  brokerAddr: string
+  /** The listen port, then the VIP port when enabled. */
+  ports: readonly number[]
+  /** The port a master serves its slaves on; null on a slave (it connects to its master's). */
+  haPort: number | null
+  /** The admin API's URL; null when disabled. */
+  adminUrl: string | null
+}
+
+export interface StartedServer {
+  stop(): Promise<void>
+  /** Set when the role runs a broker. */
+  broker?: BrokerListening
+}
+
+/** Starts the parts of `role`; resolves once they run, with a function that stops them. */
+export async function runServer(
+  role: ServerRole,
+  values: ServerFlags,
+  log: Logger,
+  print: (line: string) => void,
+): Promise<StartedServer> {
+  if (values.cluster !== undefined || values['sync-master'] !== undefined) {
+    throw new ConfigError('RMQ_ERR_CONFIG', '--cluster and --sync-master are options of ferrymq start --cluster')
+  }
   const dataDir = resolve(values['data-dir'] ?? defaultDataDir())
   const running: Running = {}
+  let listening: BrokerListening | undefined
   const stop = async (): Promise<void> => {
     await running.admin?.close()
     await running.broker?.shutdown()
@@ -59,21 +98,10 @@ export async function runServer(role: ServerRole, argv: string[], log: Logger, p
   }
   try {
     let namesrvAddr = values['namesrv-addr']
-    // One listen address for the name server and the broker: the flag, else FERRYMQ_BIND_ADDRESS (the broker's
-    // `bindAddress`), else every interface.
-    const bindAddress = values['bind-address'] ?? process.env.FERRYMQ_BIND_ADDRESS
     if (role !== 'broker') {
-      running.namesrv = await NamesrvController.start(
-        {
-          listenPort: port(values['namesrv-port'], 'namesrv-port') ?? 9876,
-          bindAddress: bindAddress || undefined,
-          kvConfigPath: join(dataDir, 'namesrv', 'kvConfig.json'),
-        },
-        { logger: log },
-      )
-      const nsPort = running.namesrv.port()
-      print(`name server listening on port ${nsPort}${bindAddress ? ` at ${bindAddress}` : ''}`)
-      namesrvAddr ??= `${bindAddress && bindAddress !== '0.0.0.0' && bindAddress !== '::' ? bindAddress : '127.0.0.1'}:${nsPort}`
+      const started = await startNamesrv(values, dataDir, log, print)
+      running.namesrv = started.namesrv
+      namesrvAddr ??= started.namesrvAddr
     }
     if (role !== 'namesrv') {
       const loaded = loadBrokerConfig({
@@ -91,24 +119,75 @@ export async function runServer(role: ServerRole, argv: string[], log: Logger, p
       const c = loaded.brokerConfig
       const authProblem = c.adminPort >= 0 ? adminAuthProblem(c.adminHost, c.adminToken) : null
       if (authProblem !== null) throw new ConfigError('RMQ_ERR_CONFIG', authProblem)
-      running.broker = new BrokerController({ brokerConfig: loaded.brokerConfig, storeConfig: loaded.storeConfig, logger: log })
+      running.broker = new BrokerController({
+        brokerConfig: loaded.brokerConfig,
+        storeConfig: loaded.storeConfig,
+        logger: log,
+      })
       // The admin API listens first: /healthz answers and /readyz says 503 while the store recovers.
+      let adminUrl: string | null = null
       if (c.adminPort >= 0) {
         running.admin = buildAdminApp({ broker: running.broker, authToken: c.adminToken || undefined })
-        const url = await running.admin.listen({ port: c.adminPort, host: c.adminHost })
-        print(`admin API at ${url}`)
+        adminUrl = await running.admin.listen({ port: c.adminPort, host: c.adminHost })
+        print(`admin API at ${adminUrl}`)
       }
       await running.broker.start()
-      print(`broker ${c.brokerName} (cluster ${c.brokerClusterName}) listening at ${running.broker.brokerAddr}, store ${loaded.storeConfig.storePathRootDir}`)
+      const storeDir = loaded.storeConfig.storePathRootDir
+      print(
+        `broker ${c.brokerName} (cluster ${c.brokerClusterName}) listening at ${running.broker.brokerAddr}, store ${storeDir}`,
+      )
+      listening = {
+        brokerName: c.brokerName,
+        brokerId: c.brokerId,
+        brokerRole: c.brokerRole,
+        brokerAddr: running.broker.brokerAddr,
+        ports: [...running.broker.ports],
+        haPort: running.broker.replicationStatus().haPort,
+        adminUrl,
+      }
     }
   } catch (err) {
     await stop().catch((e: unknown) => log.error({ err: e }, 'cleanup after a failed start failed'))
     throw err
   }
-  return stop
+  return { stop, broker: listening }
 }
 
-export function createLogger(): Logger {
-  // Logs go to stderr as JSON lines; stdout carries the few lines that say where ferrymq listens.
-  return pino({ level: process.env.FERRYMQ_LOG_LEVEL ?? 'info' }, pino.destination(2)) as unknown as Logger
+/** Starts the name server of `ferrymq start|namesrv` and prints its port; `namesrvAddr` is where brokers reach it. */
+export async function startNamesrv(
+  values: ServerFlags,
+  dataDir: string,
+  log: Logger,
+  print: (line: string) => void,
+): Promise<{ namesrv: NamesrvController; namesrvAddr: string }> {
+  // One listen address for the name server and the broker: the flag, else FERRYMQ_BIND_ADDRESS (the broker's
+  // `bindAddress`), else every interface.
+  const bindAddress = values['bind-address'] ?? process.env.FERRYMQ_BIND_ADDRESS
+  const namesrv = await NamesrvController.start(
+    {
+      listenPort: port(values['namesrv-port'], 'namesrv-port') ?? 9876,
+      bindAddress: bindAddress || undefined,
+      kvConfigPath: join(dataDir, 'namesrv', 'kvConfig.json'),
+    },
+    { logger: log },
+  )
+  const nsPort = namesrv.port()
+  print(`name server listening on port ${nsPort}${bindAddress ? ` at ${bindAddress}` : ''}`)
+  const host = bindAddress && bindAddress !== '0.0.0.0' && bindAddress !== '::' ? bindAddress : '127.0.0.1'
+  return { namesrv, namesrvAddr: `${host}:${nsPort}` }
+}
+
+/**
+ * Logs go to stderr as JSON lines; stdout carries the few lines that say where ferrymq listens. With
+ * `ignoreBrokenPipe`, a log line the reader is gone for is dropped instead of ending the process.
+ */
+export function createLogger(options: { ignoreBrokenPipe?: boolean } = {}): Logger {
+  const destination = pino.destination(2)
+  if (options.ignoreBrokenPipe) destination.on('error', rethrowUnlessBrokenPipe)
+  return pino({ level: process.env.FERRYMQ_LOG_LEVEL ?? 'info' }, destination) as unknown as Logger
+}
+
+/** An 'error' listener for an output stream whose reader may go away (EPIPE); any other error still throws. */
+export function rethrowUnlessBrokenPipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err
 }
