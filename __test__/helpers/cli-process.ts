@@ -1,6 +1,7 @@
 /**
- * Runs the `ferrymq` CLI from source through tsx as a child process (no build step, always the current code), with
- * a deadline; tests kill what is still running with `killCliProcesses()` in their after-hooks.
+ * Runs the `ferrymq` CLI from source through tsx as a child process (no build step, always the current code): to
+ * completion with a deadline (`runCli`), or left running (`startCli`); tests kill what is still running with
+ * `killCliProcesses()` in their after-hooks.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 
@@ -36,6 +37,47 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
       running.delete(child)
       resolve({ code, stdout, stderr })
     })
+  })
+}
+
+/** A `ferrymq` that keeps running (`start`, `broker`): its output so far, as lines, and its exit. */
+export interface CliServer {
+  child: ChildProcess
+  stdout: string[]
+  stderr: string[]
+  exited: Promise<number | null>
+}
+
+/** Starts `ferrymq …args` and returns at once; the test stops it (or `killCliProcesses()` does). */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliServer {
+  const base = { ...process.env }
+  delete base.NAMESRV_ADDR
+  const child = spawn(process.execPath, [...CLI, ...args], {
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  running.add(child)
+  const stdout: string[] = []
+  const stderr: string[] = []
+  collectLines(child.stdout!, stdout)
+  collectLines(child.stderr!, stderr)
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child)
+      resolve(code)
+    }),
+  )
+  return { child, stdout, stderr, exited }
+}
+
+/** Whole lines only: a chunk may end inside a line. */
+function collectLines(stream: NodeJS.ReadableStream, into: string[]): void {
+  let partial = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n')
+    partial = parts.pop()!
+    into.push(...parts.filter((l) => l.length > 0))
   })
 }
 
