@@ -249,6 +249,32 @@ describe('replication between broker processes', () => {
     expect(missing).toEqual([])
     expect([...seen].filter(([, n]) => n > 1)).toEqual([])
     expect([...seen.values()].reduce((a, b) => a + b, 0)).toBe(stored)
+
+    // The master comes back: the slave follows it again, sends are confirmed again, and the consumer goes on
+    // without consuming anything twice.
+    await master!.start()
+    let probe = 0
+    await waitFor(
+      async () => {
+        try {
+          return (
+            (await producer.send(new Message({ topic, body: `probe-${probe++}` }))).sendStatus === SendStatus.SEND_OK
+          )
+        } catch {
+          return false
+        }
+      },
+      { timeoutMs: 60_000, what: 'confirmed sends after the master returned' },
+    )
+    for (let i = 0; i < 20; i++) {
+      expect((await producer.send(new Message({ topic, body: `back-${i}` }))).sendStatus).toBe(SendStatus.SEND_OK)
+    }
+    await waitSameOffset(master!, slave!)
+    await waitFor(() => Array.from({ length: 20 }, (_, i) => seen.has(`back-${i}`)).every(Boolean), {
+      timeoutMs: 60_000,
+      what: 'the messages sent after the return consumed',
+    })
+    expect([...seen].filter(([, n]) => n > 1)).toEqual([])
   })
 
   it('a topic on two broker groups keeps taking sends on one when the other is killed', async () => {

@@ -12,6 +12,7 @@ import { RequestCode } from '../../ts/common/request-code.js'
 import { ConsumeConcurrentlyStatus } from '../../ts/client/consume-service.js'
 import { ConsumeFromWhere } from '../../ts/client/consumer-config.js'
 import { PushConsumer } from '../../ts/client/push-consumer.js'
+import { decodeTopicRouteData } from '../../ts/remoting/protocol/route.js'
 import { pull, request, send } from '../helpers/broker-requests.js'
 import { startHAPair, type HAPair } from '../helpers/ha-pair.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -90,6 +91,19 @@ describe('replication', () => {
       timeoutMs: 20_000,
       what: 'topic config on slave',
     })
+    // The route shows the broker group with its master and its slave.
+    const route = await waitFor(
+      async () => {
+        const r = await request(p.cluster.client, p.cluster.namesrvAddr, RequestCode.GET_ROUTEINFO_BY_TOPIC, {
+          topic: 'ReadTopic',
+        })
+        const data = decodeTopicRouteData(r.body)
+        const addrs = data.brokerDatas[0]?.brokerAddrs
+        return addrs?.size === 2 && addrs
+      },
+      { timeoutMs: 40_000, what: 'the slave in the route' },
+    )
+    expect(Object.fromEntries(route)).toEqual({ 0: p.master.brokerAddr, 1: p.slave.brokerAddr })
     const found = await pull(p.cluster.client, p.slave.brokerAddr, { group: 'G', topic: 'ReadTopic', offset: 0 })
     expect(found.code).toBe(ResponseCode.SUCCESS)
     expect(found.extFields?.nextBeginOffset).toBe('3')
