@@ -183,25 +183,31 @@ describe('replication', () => {
     }
   })
 
-  it('SYNC_MASTER answers SLAVE_NOT_AVAILABLE without a slave and SUCCESS again once it is back', async () => {
-    pair = await startHAPair({ master: { brokerRole: 'SYNC_MASTER' } })
-    const p = pair
-    await waitFor(() => p.master.replicationStatus().slaves.some((s) => s.ackOffset >= 0), {
-      what: 'the slave to connect',
-    })
-    expect(await sendMany(p, 'SyncTopic', 20)).toEqual(Array(20).fill(ResponseCode.SUCCESS))
-    expect(p.slave.store.getMaxPhyOffset()).toBe(p.master.store.getMaxPhyOffset())
-    await p.stopSlave()
-    await waitFor(() => p.master.replicationStatus().slaves.length === 0, { what: 'the master to see the slave go' })
-    const r = await send(p.cluster.client, p.master.brokerAddr, { topic: 'SyncTopic' })
-    expect(r.code).toBe(ResponseCode.SLAVE_NOT_AVAILABLE)
-    expect(r.extFields?.msgId).toBeTruthy()
-    await p.restartSlave()
-    await waitFor(() => p.master.replicationStatus().slaves.some((s) => s.ackOffset >= 0), {
-      what: 'the slave to reconnect',
-    })
-    expect(await sendMany(p, 'SyncTopic', 5)).toEqual(Array(5).fill(ResponseCode.SUCCESS))
-    // The message answered SLAVE_NOT_AVAILABLE was stored on the master and reached the slave afterwards.
-    expect(p.slave.store.getMaxOffsetInQueue('SyncTopic', 0)).toBe(26)
-  })
+  it.each(['ASYNC_FLUSH', 'SYNC_FLUSH'] as const)(
+    'SYNC_MASTER (%s) answers SLAVE_NOT_AVAILABLE without a slave and SUCCESS again once it is back',
+    async (flushDiskType) => {
+      pair = await startHAPair({ master: { brokerRole: 'SYNC_MASTER' }, store: { flushDiskType } })
+      const p = pair
+      await waitFor(() => p.master.replicationStatus().slaves.some((s) => s.ackOffset >= 0), {
+        what: 'the slave to connect',
+      })
+      expect(await sendMany(p, 'SyncTopic', 20)).toEqual(Array(20).fill(ResponseCode.SUCCESS))
+      expect(p.slave.store.getMaxPhyOffset()).toBe(p.master.store.getMaxPhyOffset())
+      await p.stopSlave()
+      await waitFor(() => p.master.replicationStatus().slaves.length === 0, { what: 'the master to see the slave go' })
+      const r = await send(p.cluster.client, p.master.brokerAddr, { topic: 'SyncTopic' })
+      expect(r.code).toBe(ResponseCode.SLAVE_NOT_AVAILABLE)
+      expect(r.extFields?.msgId).toBeTruthy()
+      await p.restartSlave()
+      await waitFor(() => p.master.replicationStatus().slaves.some((s) => s.ackOffset >= 0), {
+        what: 'the slave to reconnect',
+      })
+      expect(await sendMany(p, 'SyncTopic', 5)).toEqual(Array(5).fill(ResponseCode.SUCCESS))
+      // The message answered SLAVE_NOT_AVAILABLE was stored on the master and reached the slave afterwards.
+      // (With SYNC_FLUSH a slave's consumers see what it has flushed: its group commit runs every few ms.)
+      await waitFor(() => p.slave.store.getMaxOffsetInQueue('SyncTopic', 0) === 26, {
+        what: '26 messages on the slave',
+      })
+    },
+  )
 })

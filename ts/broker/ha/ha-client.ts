@@ -53,6 +53,8 @@ export class HAClient {
   private stopped = false
   /** Bumped per connection, so that late completions of an old connection do nothing. */
   private generation = 0
+  /** Frames handed to the store and not yet written. */
+  private inflight = 0
 
   constructor(options: HAClientOptions) {
     this.o = options
@@ -91,6 +93,12 @@ export class HAClient {
   private connect(): void {
     this.reconnectTimer = null
     if (this.stopped || this.masterAddr === null || this.socket !== null) return
+    if (this.inflight > 0) {
+      // Frames of the last connection are still being written: the offset to report is not known yet.
+      this.reconnectTimer = setTimeout(() => this.connect(), 10)
+      this.reconnectTimer.unref()
+      return
+    }
     const [host, port] = splitHostPort(this.masterAddr)
     const generation = ++this.generation
     const socket = net.connect({ host, port })
@@ -164,7 +172,9 @@ export class HAClient {
         return
       }
       this.expectedOffset = frame.offset + frame.body.length
+      this.inflight++
       void this.o.store.appendReplica(frame.offset, frame.body).then((r) => {
+        this.inflight--
         if (generation !== this.generation) return
         if (r.status !== 'OK') {
           this.log.error(
