@@ -172,17 +172,20 @@ fn open(args: &Args) -> JsResult<Value> {
     .inspect_err(|_| failed_channel.close())
 }
 
-/// `append(handle, job, waitFlush) -> ticket (> 0) | -status`
-fn append(args: &Args) -> JsResult<Value> {
-  let env = args.env();
-  let native = args.external::<NativeStore>(0, "handle")?;
-  let job = args.get(1);
-  let bytes = env.get_buffer(job, "job")?;
-  let wait_flush = env.get_bool(args.get(2), "waitFlush")?;
+/// Submits a job whose bytes live in the JavaScript Buffer `buffer`: the Buffer is referenced until the job's
+/// completion event reaches JavaScript. Answers the ticket (> 0), or the refusal status negated.
+fn submit_borrowed(
+  env: Env,
+  native: &NativeStore,
+  buffer: Value,
+  name: &str,
+  submit: impl FnOnce(writer::JobBytes) -> Result<u64, status::PutStatus>,
+) -> JsResult<Value> {
+  let bytes = env.get_buffer(buffer, name)?;
   let job_bytes = writer::JobBytes::Borrowed { ptr: bytes.as_ptr(), len: bytes.len() };
   // The reference is taken before submitting, so the writer never sees memory that nothing keeps alive.
-  let r = JsRef::new(env, job)?;
-  match native.store.submit(job_bytes, wait_flush) {
+  let r = JsRef::new(env, buffer)?;
+  match submit(job_bytes) {
     Ok(ticket) => {
       native.jobs.0.lock().unwrap_or_else(|p| p.into_inner()).insert(ticket, r);
       native.channel.add_pending(env);
@@ -195,30 +198,24 @@ fn append(args: &Args) -> JsResult<Value> {
   }
 }
 
+/// `append(handle, job, waitFlush) -> ticket (> 0) | -status`
+fn append(args: &Args) -> JsResult<Value> {
+  let env = args.env();
+  let native = args.external::<NativeStore>(0, "handle")?;
+  let wait_flush = env.get_bool(args.get(2), "waitFlush")?;
+  submit_borrowed(env, &native, args.get(1), "job", |bytes| native.store.submit(bytes, wait_flush))
+}
+
 /// `appendReplica(handle, phyOffset, bytes) -> ticket (> 0) | -status`: a slave writes bytes received from its
 /// master at the same offset; completion comes as an `EVENT_REPLICA`.
 fn append_replica(args: &Args) -> JsResult<Value> {
   let env = args.env();
   let native = args.external::<NativeStore>(0, "handle")?;
   let at = args.i64(1, "phyOffset")?;
-  let data = args.get(2);
-  let bytes = env.get_buffer(data, "bytes")?;
   if at < 0 {
     return Err(JsError::new("FERRYMQ_INVALID_ARG", "appendReplica: phyOffset must not be negative"));
   }
-  let job_bytes = writer::JobBytes::Borrowed { ptr: bytes.as_ptr(), len: bytes.len() };
-  let r = JsRef::new(env, data)?;
-  match native.store.submit_replica(job_bytes, at) {
-    Ok(ticket) => {
-      native.jobs.0.lock().unwrap_or_else(|p| p.into_inner()).insert(ticket, r);
-      native.channel.add_pending(env);
-      env.number(ticket as f64)
-    }
-    Err(status) => {
-      r.delete(env);
-      env.number(-(status.code() as f64))
-    }
-  }
+  submit_borrowed(env, &native, args.get(2), "bytes", |bytes| native.store.submit_replica(bytes, at))
 }
 
 /// `readCommitLog(handle, offset, maxBytes) -> Buffer | Promise<Buffer> | number`: up to `maxBytes` written bytes

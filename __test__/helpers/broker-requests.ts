@@ -65,7 +65,12 @@ export interface PullOptions {
   commitOffset?: number
 }
 
-export function pull(client: RemotingClient, addr: string, o: PullOptions, timeoutMs = TIMEOUT_MS): Promise<RemotingCommand> {
+export function pull(
+  client: RemotingClient,
+  addr: string,
+  o: PullOptions,
+  timeoutMs = TIMEOUT_MS,
+): Promise<RemotingCommand> {
   const ext: ExtFields = {
     consumerGroup: o.group,
     topic: o.topic,
@@ -95,24 +100,55 @@ export function request(
   return client.invoke(addr, RemotingCommand.createRequest(code, fields, b), TIMEOUT_MS)
 }
 
-export function heartbeat(client: RemotingClient, addr: string, clientID: string, groups: { group: string; topics: Record<string, string> }[], producerGroups: string[] = []): Promise<RemotingCommand> {
-  return request(client, addr, RequestCode.HEART_BEAT, {}, {
-    clientID,
-    producerDataSet: producerGroups.map((groupName) => ({ groupName })),
-    consumerDataSet: groups.map((g) => ({
-      groupName: g.group,
-      consumeType: 'CONSUME_PASSIVELY',
-      messageModel: 'CLUSTERING',
-      consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET',
-      unitMode: false,
-      subscriptionDataSet: Object.entries(g.topics).map(([topic, subString]) => ({
-        topic,
-        subString,
-        classFilterMode: false,
-        tagsSet: subString === '*' ? [] : subString.split('||').map((s) => s.trim()),
-        codeSet: [],
-        subVersion: Date.now(),
-      })),
-    })),
+/** UPDATE_AND_CREATE_TOPIC with `queueNums` read and write queues, perm read|write, single tag. */
+export function createTopic(
+  client: RemotingClient,
+  addr: string,
+  topic: string,
+  queueNums = 4,
+): Promise<RemotingCommand> {
+  return request(client, addr, RequestCode.UPDATE_AND_CREATE_TOPIC, {
+    topic,
+    defaultTopic: 'TBW102',
+    readQueueNums: queueNums,
+    writeQueueNums: queueNums,
+    perm: 6,
+    topicFilterType: 'SINGLE_TAG',
+    topicSysFlag: 0,
+    order: false,
   })
+}
+
+export function heartbeat(
+  client: RemotingClient,
+  addr: string,
+  clientID: string,
+  groups: { group: string; topics: Record<string, string> }[],
+  producerGroups: string[] = [],
+): Promise<RemotingCommand> {
+  return request(
+    client,
+    addr,
+    RequestCode.HEART_BEAT,
+    {},
+    {
+      clientID,
+      producerDataSet: producerGroups.map((groupName) => ({ groupName })),
+      consumerDataSet: groups.map((g) => ({
+        groupName: g.group,
+        consumeType: 'CONSUME_PASSIVELY',
+        messageModel: 'CLUSTERING',
+        consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET',
+        unitMode: false,
+        subscriptionDataSet: Object.entries(g.topics).map(([topic, subString]) => ({
+          topic,
+          subString,
+          classFilterMode: false,
+          tagsSet: subString === '*' ? [] : subString.split('||').map((s) => s.trim()),
+          codeSet: [],
+          subVersion: Date.now(),
+        })),
+      })),
+    },
+  )
 }

@@ -23,7 +23,7 @@ import { NamesrvController } from '../../ts/namesrv/namesrv-controller.js'
 import { decodeTopicRouteData, type TopicRouteData } from '../../ts/remoting/protocol/route.js'
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
 import type { MessageStoreConfig } from '../../ts/store/native-message-store.js'
-import { request } from './broker-requests.js'
+import { createTopic, request } from './broker-requests.js'
 import { testStoreConfig } from './start-broker.js'
 import { tempDir, type TempDir } from './temp-dir.js'
 import { waitFor } from './wait-for.js'
@@ -295,15 +295,7 @@ export async function startTwoBrokers(options: StartTwoBrokersOptions = {}): Pro
       route,
       async createTopic(topic, queueNums) {
         for (const name of [BROKER_A, BROKER_B] as const) {
-          const r = await request(client, cluster.directAddr[name], RequestCode.UPDATE_AND_CREATE_TOPIC, {
-            topic,
-            defaultTopic: 'TBW102',
-            readQueueNums: queueNums,
-            writeQueueNums: queueNums,
-            perm: 6,
-            topicFilterType: 'SINGLE_TAG',
-            order: false,
-          })
+          const r = await createTopic(client, cluster.directAddr[name], topic, queueNums)
           if (r.code !== ResponseCode.SUCCESS) throw new Error(`creating ${topic} on ${name}: ${r.code} ${r.remark}`)
         }
         await registerB()

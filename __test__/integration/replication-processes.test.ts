@@ -24,7 +24,7 @@ import {
   stopAllBrokerProcesses,
   type BrokerProcessSpec,
 } from '../helpers/broker-process.js'
-import { pull, request, send } from '../helpers/broker-requests.js'
+import { createTopic, pull, request, send } from '../helpers/broker-requests.js'
 import { tempDir, type TempDir } from '../helpers/temp-dir.js'
 import { waitFor } from '../helpers/wait-for.js'
 
@@ -289,16 +289,7 @@ describe('replication between broker processes', () => {
     closers.push(() => producer.shutdown())
     const topic = 'SharedT'
     for (const broker of [a!, b!]) {
-      const created = await request(client, broker.addr, RequestCode.UPDATE_AND_CREATE_TOPIC, {
-        topic,
-        defaultTopic: 'TBW102',
-        readQueueNums: 4,
-        writeQueueNums: 4,
-        perm: 6,
-        topicFilterType: 'SINGLE_TAG',
-        topicSysFlag: 0,
-        order: false,
-      })
+      const created = await createTopic(client, broker.addr, topic)
       expect(created.code).toBe(ResponseCode.SUCCESS)
     }
     const landed = new Set<string>()

@@ -13,7 +13,7 @@ import { ConsumeConcurrentlyStatus } from '../../ts/client/consume-service.js'
 import { ConsumeFromWhere } from '../../ts/client/consumer-config.js'
 import { PushConsumer } from '../../ts/client/push-consumer.js'
 import { decodeTopicRouteData } from '../../ts/remoting/protocol/route.js'
-import { pull, request, send } from '../helpers/broker-requests.js'
+import { createTopic, pull, request, send } from '../helpers/broker-requests.js'
 import { startHAPair, type HAPair } from '../helpers/ha-pair.js'
 import { waitFor } from '../helpers/wait-for.js'
 
@@ -74,16 +74,7 @@ describe('replication', () => {
     await p.waitCaughtUp()
     const refused = await send(p.cluster.client, p.slave.brokerAddr, { topic: 'ReadTopic' })
     expect(refused.code).toBe(ResponseCode.SERVICE_NOT_AVAILABLE)
-    const create = await request(p.cluster.client, p.slave.brokerAddr, RequestCode.UPDATE_AND_CREATE_TOPIC, {
-      topic: 'NewOnSlave',
-      defaultTopic: 'TBW102',
-      readQueueNums: 4,
-      writeQueueNums: 4,
-      perm: 6,
-      topicFilterType: 'SINGLE_TAG',
-      topicSysFlag: 0,
-      order: false,
-    })
+    const create = await createTopic(p.cluster.client, p.slave.brokerAddr, 'NewOnSlave')
     expect(create.code).toBe(ResponseCode.SYSTEM_ERROR)
     expect(create.remark).toContain('slave')
     // Topic configs reach the slave with its table copy; then it serves the queue.
