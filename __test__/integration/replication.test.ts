@@ -5,7 +5,11 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
+import net from 'node:net'
+
 import { afterEach, describe, expect, it } from 'vitest'
+
+import { encodeReport } from '../../ts/broker/ha/ha-frame.js'
 
 import { ResponseCode } from '../../ts/common/response-code.js'
 import { RequestCode } from '../../ts/common/request-code.js'
@@ -15,6 +19,7 @@ import { PushConsumer } from '../../ts/client/push-consumer.js'
 import { decodeTopicRouteData } from '../../ts/remoting/protocol/route.js'
 import { createTopic, pull, request, send } from '../helpers/broker-requests.js'
 import { startHAPair, type HAPair } from '../helpers/ha-pair.js'
+import { startCluster } from '../helpers/start-broker.js'
 import { waitFor } from '../helpers/wait-for.js'
 
 let pair: HAPair | null = null
@@ -201,4 +206,39 @@ describe('replication', () => {
       })
     },
   )
+
+  it('SYNC_MASTER with a slave that stops acknowledging answers FLUSH_SLAVE_TIMEOUT, and SLAVE_NOT_AVAILABLE once it is too far behind, and is dropped when silent', async () => {
+    const c = await startCluster({
+      broker: { brokerRole: 'SYNC_MASTER', haMaxGapNotInSync: 4000, haHousekeepingInterval: 2000 },
+      store: { syncFlushTimeout: 300 },
+    })
+    const fakeSlave = net.connect({ host: '127.0.0.1', port: c.broker.replicationStatus().haPort! })
+    try {
+      await new Promise<void>((resolve) => fakeSlave.once('connect', () => resolve()))
+      // One report (an empty slave), then silence: the master streams to it but never hears an ack.
+      fakeSlave.write(encodeReport(0))
+      fakeSlave.resume()
+      await waitFor(() => c.broker.replicationStatus().slaves.some((s) => s.ackOffset === 0), {
+        what: 'the fake slave',
+      })
+      const startedAt = Date.now()
+      const late = await send(c.client, c.brokerAddr, { topic: 'LateTopic', body: Buffer.alloc(1000) })
+      expect(late.code).toBe(ResponseCode.FLUSH_SLAVE_TIMEOUT)
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(250)
+      expect(late.extFields?.msgId).toMatch(/^[0-9A-F]{32}$/)
+      await send(c.client, c.brokerAddr, { topic: 'LateTopic', body: Buffer.alloc(3000) })
+      // More than haMaxGapNotInSync past what the slave acknowledged: refused the wait at once.
+      const far = await send(c.client, c.brokerAddr, { topic: 'LateTopic', body: Buffer.alloc(1000) })
+      expect(far.code).toBe(ResponseCode.SLAVE_NOT_AVAILABLE)
+      expect(c.broker.store.getMaxOffsetInQueue('LateTopic', 0)).toBe(3)
+      // A slave silent for haHousekeepingInterval is dropped.
+      await waitFor(() => c.broker.replicationStatus().slaves.length === 0, {
+        timeoutMs: 5000,
+        what: 'the silent slave dropped',
+      })
+    } finally {
+      fakeSlave.destroy()
+      await c.stop()
+    }
+  })
 })
