@@ -44,8 +44,9 @@ import { AclRPCHook } from './acl/acl-rpc-hook.js'
 import { PlainAccessValidator } from './acl/plain-access-validator.js'
 import { PlainPermissionManager } from './acl/plain-permission-manager.js'
 import { BrokerOuterAPI, type NamesrvOutcome, type RegisterBrokerResult } from './broker-outer-api.js'
-import { HAClient, type HAClientInfo } from './ha/ha-client.js'
-import { HAService, type ReplicaWaitResult, type SlaveConnectionInfo } from './ha/ha-service.js'
+import { HAClient } from './ha/ha-client.js'
+import { HAService, type ReplicaWaitResult } from './ha/ha-service.js'
+import type { ReplicationStatus } from './ha/replication-status.js'
 import { SlaveSynchronize } from './slave-synchronize.js'
 import { BrokerStats } from './broker-stats.js'
 import { ConsumerManager } from './consumer-manager.js'
@@ -730,22 +731,6 @@ export class BrokerController implements BrokerContext {
       requestCert: c.tlsServerAuthClient,
     }
   }
-}
-
-/** What `replicationStatus()` reports. */
-export interface ReplicationStatus {
-  brokerRole: BrokerConfig['brokerRole']
-  brokerId: number
-  /** This broker's commit-log max offset. */
-  maxOffset: number
-  /** Master: its HA port. */
-  haPort: number | null
-  /** Master: the highest offset a slave acknowledged. */
-  slaveAckOffset: number | null
-  /** Master: each connected slave. */
-  slaves: SlaveConnectionInfo[]
-  /** Slave: its master and the HA connection. */
-  master: (HAClientInfo & { masterAddr: string | null }) | null
 }
 
 /** One registration with every name server, and the callers waiting for it to finish. */
