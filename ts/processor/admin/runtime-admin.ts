@@ -1,8 +1,9 @@
 /**
  * `GET_BROKER_RUNTIME_INFO` and `GET_BROKER_CONFIG` (`AdminBrokerProcessor#prepareRuntimeInfo`,
  * `DefaultMessageStore#getRuntimeInfo`; protocol.md §2.6). `mqadmin clusterList` reads every key listed there,
- * so all of them are present.
+ * so all of them are present; the replication keys after them are ferrymq's (see `haRuntimeInfo`).
  */
+import type { ReplicationStatus } from '../../broker/ha/replication-status.js'
 import { stringifyJson } from '../../common/fastjson.js'
 import { decodeMessage } from '../../common/message/message-record.js'
 import { CURRENT_VERSION, versionDesc } from '../../common/mq-version.js'
@@ -61,7 +62,70 @@ export async function brokerRuntimeInfo(ctx: BrokerContext, queues: RuntimeQueue
     ['putMessageAverageSize', s.putMessages > 0 ? s.putBytes / s.putMessages : 0],
     ['commitLogDirCapacity', `Total : ${gib(s.diskTotalBytes)}, Free : ${gib(s.diskFreeBytes)}.`],
   ]
+  const replication = replicationOf(ctx)
+  if (replication !== null) entries.push(...haRuntimeInfo(replication, ctx.brokerConfig.haMaxGapNotInSync))
   return new Map(entries.map(([k, v]) => [k, String(v)]))
+}
+
+/** A master's entry per slave is `haConnectionInfo_<slave addr>`, as the store keys `commitLogDiskRatio_<path>`. */
+const HA_CONNECTION_INFO_PREFIX = 'haConnectionInfo_'
+
+/**
+ * The broker controller reports its replication; a context without `replicationStatus` (a test double) has none.
+ * `BrokerContext` does not declare it, so it is looked up here.
+ */
+function replicationOf(ctx: BrokerContext): ReplicationStatus | null {
+  const source = ctx as BrokerContext & { replicationStatus?: () => ReplicationStatus }
+  return typeof source.replicationStatus === 'function' ? source.replicationStatus() : null
+}
+
+/**
+ * Replication in the runtime table. RocketMQ 4.9 puts nothing about HA there (its HA figures only reach the log,
+ * `BrokerController#printMasterAndSlaveDiff`; 5.x answers them to a request of their own, GET_BROKER_HA_STATUS), so
+ * these keys are ours, named after the Java figures they carry:
+ * - every broker: `brokerRole` (the config key);
+ * - a master: `slaveFallBehindMuch` (`DefaultMessageStore#slaveFallBehindMuch`: commit-log max offset less the
+ *   highest offset any slave acknowledged, `push2SlaveMaxOffset`), `inSyncSlaveNums` (5.x `HARuntimeInfo`), and per
+ *   connected slave `haConnectionInfo_<addr>`, a JSON object with 5.x `HAConnectionRuntimeInfo`'s names (`addr`,
+ *   `slaveAckOffset`, `diff` in bytes, `inSync`, `transferFromWhere`) and ours (`diffMs`, `connectedTimestamp`,
+ *   `lastReportTimestamp`);
+ * - a slave: `masterAddr` (the master broker the name server named), `haMasterAddress` (the config key's name; the
+ *   HA address in use), `haMasterConnected`, `haReceivedBytes`, `haLastTransferTimestamp`.
+ */
+export function haRuntimeInfo(r: ReplicationStatus, haMaxGapNotInSync: number): [string, string | number][] {
+  const entries: [string, string | number][] = [['brokerRole', r.brokerRole]]
+  if (r.master !== null) {
+    const m = r.master
+    entries.push(
+      ['masterAddr', m.masterAddr ?? ''],
+      ['haMasterAddress', m.masterHaAddr ?? ''],
+      ['haMasterConnected', String(m.connected)],
+      ['haReceivedBytes', m.receivedBytes],
+      ['haLastTransferTimestamp', m.lastFrameAt],
+    )
+    return entries
+  }
+  if (r.brokerRole === 'SLAVE') return entries
+  // `DefaultHAService#isInSyncSlave` (5.x): acknowledged within `haMaxGapNotInSync` of the master's max offset.
+  const inSync = (ackOffset: number): boolean => ackOffset >= 0 && r.maxOffset - ackOffset < haMaxGapNotInSync
+  entries.push(
+    ['slaveFallBehindMuch', r.maxOffset - (r.slaveAckOffset ?? 0)],
+    ['inSyncSlaveNums', r.slaves.filter((s) => inSync(s.ackOffset)).length],
+  )
+  for (const s of r.slaves) {
+    const info = {
+      addr: s.addr,
+      slaveAckOffset: s.ackOffset,
+      diff: s.lagBytes,
+      diffMs: s.lagMs,
+      inSync: inSync(s.ackOffset),
+      transferFromWhere: s.transferOffset,
+      connectedTimestamp: s.connectedAt,
+      lastReportTimestamp: s.lastReportAt,
+    }
+    entries.push([HA_CONNECTION_INFO_PREFIX + s.addr, JSON.stringify(info)])
+  }
+  return entries
 }
 
 function gib(bytes: number): string {
@@ -92,6 +156,7 @@ export function getBrokerConfig(ctx: BrokerContext): RemotingCommand {
     if (k.toLowerCase().includes('password')) continue
     lines.push(`${k}=${String(v)}`)
   }
-  for (const [k, v] of Object.entries(ctx.storeConfig).sort(([a], [b]) => a.localeCompare(b))) lines.push(`${k}=${String(v)}`)
+  for (const [k, v] of Object.entries(ctx.storeConfig).sort(([a], [b]) => a.localeCompare(b)))
+    lines.push(`${k}=${String(v)}`)
   return ok(lines.join('\n') + '\n', { version: stringifyJson(ctx.topicConfigManager.dataVersion()) })
 }
