@@ -62,6 +62,7 @@ import {
   type QueueConsumeStats,
 } from './admin-api.js'
 import {
+  brokerHAStatusFrom,
   checkAdminTopic,
   checkGroup,
   hasTarget,
@@ -73,6 +74,7 @@ import {
   topicConfigFor,
   uniqIdTimestampMs,
   type BrokerAddr,
+  type BrokerHAStatus,
   type ClusterBroker,
   type ClusterBrokerRuntime,
   type ConsumerConnections,
@@ -91,7 +93,6 @@ import {
 } from './admin-model.js'
 import { parseNamesrvAddr } from './client-config.js'
 import { MQClientError } from './client-error.js'
-
 
 /** `DefaultMQAdminExt#timeoutMillis`. */
 export const ADMIN_TIMEOUT_MS_DEFAULT = 5000
@@ -569,10 +570,10 @@ export class AdminClient {
 
   // ---- brokers ------------------------------------------------------------------------------------------------
 
-  /** GET_BROKER_RUNTIME_INFO: the broker's runtime figures (`brokerVersionDesc`, `putTps`, …), keys sorted. */
   /**
-   * Every broker of every cluster with its version and 10 s rates from GET_BROKER_RUNTIME_INFO; a broker that does
-   * not answer keeps its row, with nulls (as mqadmin's `clusterList` prints dashes).
+   * Every broker of every cluster with its version, 10 s rates, role and (a master) its slaves from
+   * GET_BROKER_RUNTIME_INFO; a broker that does not answer keeps its row, with nulls (as mqadmin's `clusterList`
+   * prints dashes).
    */
   async clusterListWithRuntime(): Promise<ClusterBrokerRuntime[]> {
     const brokers = await this.clusterList()
@@ -580,21 +581,33 @@ export class AdminClient {
       brokers.map(async (b) => {
         try {
           const info = await this.examineBrokerRuntimeInfo(b.addr)
+          const ha = brokerHAStatusFrom(b.addr, info)
           return {
             ...b,
             version: info.brokerVersionDesc ?? null,
             inTps: firstRate(info.putTps),
             outTps: firstRate(info.getTransferedTps),
+            brokerRole: ha.brokerRole,
+            slaves: ha.slaves,
           }
         } catch (err) {
           // One unreachable broker must not hide the others.
           if (!(err instanceof RocketMQError)) throw err
-          return { ...b, version: null, inTps: null, outTps: null }
+          return { ...b, version: null, inTps: null, outTps: null, brokerRole: null, slaves: null }
         }
       }),
     )
   }
 
+  /**
+   * A broker's role and replication from GET_BROKER_RUNTIME_INFO: a master's connected slaves with their lag, a
+   * slave's master connection (RocketMQ 5.x asks GET_BROKER_HA_STATUS for this; 4.x brokers have no such request).
+   */
+  async getBrokerHAStatus(addr: string): Promise<BrokerHAStatus> {
+    return brokerHAStatusFrom(addr, await this.examineBrokerRuntimeInfo(addr))
+  }
+
+  /** GET_BROKER_RUNTIME_INFO: the broker's runtime figures (`brokerVersionDesc`, `putTps`, …), keys sorted. */
   async examineBrokerRuntimeInfo(addr: string): Promise<Record<string, string>> {
     this.checkRunning()
     const request = RemotingCommand.createRequest(RequestCode.GET_BROKER_RUNTIME_INFO)

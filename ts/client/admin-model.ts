@@ -3,6 +3,7 @@
  * helpers behind it: argument checks, the topic config sent to each broker, order confs, the time in a unique id.
  */
 import { PermName } from '../common/constant/perm-name.js'
+import { ProtocolError } from '../common/errors.js'
 import type { MessageExt } from '../common/message/message-ext.js'
 import { MixAll } from '../common/mix-all.js'
 import { TOPIC_QUEUE_NUMS_MAX, type TopicConfig, type TopicFilterType } from '../common/topic-config.js'
@@ -33,6 +34,122 @@ export interface ClusterBrokerRuntime extends ClusterBroker {
   inTps: number | null
   /** Messages per second consumed, over the last 10 s (first of `getTransferedTps`). */
   outTps: number | null
+  /** `ASYNC_MASTER`, `SYNC_MASTER` or `SLAVE`; null where the runtime info does not say (a Java broker). */
+  brokerRole: string | null
+  /** A master's connected slaves; null for a slave, or where the runtime info does not say. */
+  slaves: HASlaveRuntime[] | null
+}
+
+/** A slave connected to a master, as the master's runtime info reports it (`haConnectionInfo_<addr>`). */
+export interface HASlaveRuntime {
+  /** The slave's end of the HA connection (not its broker address). */
+  addr: string
+  /** What the slave last acknowledged; -1 before its first report. */
+  ackOffset: number
+  /** The master's commit-log max offset less `ackOffset`. */
+  lagBytes: number
+  /** How long ago the master wrote the oldest byte the slave has not acknowledged; 0 when caught up. */
+  lagMs: number
+  /** Acknowledged within `haMaxGapNotInSync` of the master's max offset (RocketMQ 5.x `inSync`). */
+  inSync: boolean
+  /** Where the master sends from next; -1 before the slave's first report. */
+  transferOffset: number
+  connectedTimestamp: number
+  /** 0 before the first report. */
+  lastReportTimestamp: number
+}
+
+/** A slave's connection to its master, as the slave's runtime info reports it. */
+export interface HAMasterLink {
+  /** The master broker the name server named; null before the slave learned it. */
+  masterAddr: string | null
+  /** The master's HA address; null before the slave learned it. */
+  haMasterAddr: string | null
+  connected: boolean
+  /** Bytes received from the master since the slave started. */
+  receivedBytes: number
+  /** When the last data frame arrived; 0 before the first. */
+  lastTransferTimestamp: number
+}
+
+/** A broker's replication from its runtime info (`ferrymq admin haStatus`). */
+export interface BrokerHAStatus {
+  brokerAddr: string
+  /** `ASYNC_MASTER`, `SYNC_MASTER` or `SLAVE`; null where the runtime info does not say (a Java broker). */
+  brokerRole: string | null
+  commitLogMaxOffset: number | null
+  /** Master: its max offset less the highest offset any slave acknowledged (`slaveFallBehindMuch`); else null. */
+  slaveFallBehindBytes: number | null
+  /** Master: slaves within `haMaxGapNotInSync`; else null. */
+  inSyncSlaveNums: number | null
+  /** Master: its connected slaves by address; null for a slave or an unknown role. */
+  slaves: HASlaveRuntime[] | null
+  /** Slave: its master connection; null for a master or an unknown role. */
+  master: HAMasterLink | null
+}
+
+/** The runtime-info key prefix of a master's entry per slave (the broker's `haRuntimeInfo`). */
+const HA_CONNECTION_INFO_PREFIX = 'haConnectionInfo_'
+
+function numberOrNull(text: string | undefined): number | null {
+  if (text === undefined || text.trim() === '') return null
+  const n = Number(text)
+  return Number.isFinite(n) ? n : null
+}
+
+function slaveFrom(key: string, text: string): HASlaveRuntime {
+  let v: Record<string, unknown>
+  try {
+    v = JSON.parse(text) as Record<string, unknown>
+  } catch (err) {
+    throw new ProtocolError('RMQ_ERR_BODY', `malformed runtime info ${JSON.stringify(key)}`, { cause: err })
+  }
+  const n = (name: string): number => {
+    const x = v[name]
+    if (typeof x !== 'number') throw new ProtocolError('RMQ_ERR_BODY', `runtime info ${key} has no number ${name}`)
+    return x
+  }
+  return {
+    addr: typeof v.addr === 'string' ? v.addr : key.slice(HA_CONNECTION_INFO_PREFIX.length),
+    ackOffset: n('slaveAckOffset'),
+    lagBytes: n('diff'),
+    lagMs: n('diffMs'),
+    inSync: v.inSync === true,
+    transferOffset: n('transferFromWhere'),
+    connectedTimestamp: n('connectedTimestamp'),
+    lastReportTimestamp: n('lastReportTimestamp'),
+  }
+}
+
+/** Reads the replication entries of a broker's runtime info (GET_BROKER_RUNTIME_INFO). */
+export function brokerHAStatusFrom(brokerAddr: string, table: Readonly<Record<string, string>>): BrokerHAStatus {
+  const role = table.brokerRole ?? null
+  const master = role !== null && role !== 'SLAVE'
+  const slaves = master
+    ? Object.keys(table)
+        .filter((k) => k.startsWith(HA_CONNECTION_INFO_PREFIX))
+        .map((k) => slaveFrom(k, table[k]!))
+        .sort((a, b) => compareText(a.addr, b.addr))
+    : null
+  const link: HAMasterLink | null =
+    role === 'SLAVE'
+      ? {
+          masterAddr: table.masterAddr || null,
+          haMasterAddr: table.haMasterAddress || null,
+          connected: table.haMasterConnected === 'true',
+          receivedBytes: numberOrNull(table.haReceivedBytes) ?? 0,
+          lastTransferTimestamp: numberOrNull(table.haLastTransferTimestamp) ?? 0,
+        }
+      : null
+  return {
+    brokerAddr,
+    brokerRole: role,
+    commitLogMaxOffset: numberOrNull(table.commitLogMaxOffset),
+    slaveFallBehindBytes: master ? numberOrNull(table.slaveFallBehindMuch) : null,
+    inSyncSlaveNums: master ? numberOrNull(table.inSyncSlaveNums) : null,
+    slaves,
+    master: link,
+  }
 }
 
 /** Which brokers a topic change goes to; with none of these, every master of the only cluster. */
