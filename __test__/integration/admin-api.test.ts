@@ -81,6 +81,7 @@ describe('admin API over a running broker (inject, schemas checked)', () => {
       '/api/messages',
       '/api/messages/{msgId}',
       '/api/cluster',
+      '/api/replication',
       '/metrics',
       '/healthz',
       '/readyz',
@@ -379,6 +380,19 @@ describe('admin API over a running broker (inject, schemas checked)', () => {
     expect(missing.json()).toMatchObject({ code: 'QUERY_NOT_FOUND', responseCode: 22 })
   })
 
+  it('shows a master without slaves: its role and HA port, no slave', async () => {
+    const r = (await admin.call({ url: '/api/replication' })).json()
+    expect(r).toEqual({
+      brokerRole: 'ASYNC_MASTER',
+      brokerId: 0,
+      maxOffset: c.broker.store.getMaxPhyOffset(),
+      haPort: expect.any(Number),
+      slaveAckOffset: 0,
+      slaves: [],
+      master: null,
+    })
+  })
+
   it('shows the cluster as the name server knows it', async () => {
     const r = (await admin.call({ url: '/api/cluster' })).json()
     expect(r.self).toBe(c.brokerAddr)
@@ -392,6 +406,10 @@ describe('admin API over a running broker (inject, schemas checked)', () => {
             brokerId: 0,
             addr: c.brokerAddr,
             role: 'MASTER',
+            brokerRole: 'ASYNC_MASTER',
+            slaves: 0,
+            slaveLagBytes: null,
+            slaveLagMs: null,
             version: expect.stringMatching(/^V4_/),
             putTps: expect.any(Number),
             getTps: expect.any(Number),

@@ -2,13 +2,14 @@ import type { BrokerConfig } from '../broker/broker-config.js'
 import type { BrokerStats } from '../broker/broker-stats.js'
 import type { ConsumerManager } from '../broker/consumer-manager.js'
 import type { ConsumerOffsetManager } from '../broker/consumer-offset-manager.js'
+import type { ReplicationStatus } from '../broker/ha/replication-status.js'
 import type { SubscriptionGroupManager } from '../broker/subscription-group-manager.js'
 import type { TopicConfigManager } from '../broker/topic-config-manager.js'
 import type { ResetOffsetOutcome, ResetOffsetSpec } from '../processor/admin/offset-admin.js'
 import type { TopicSpec } from '../processor/admin/topic-admin.js'
 import type { MessageStore } from '../store/message-store.js'
 
-export type { ResetOffsetOutcome, ResetOffsetSpec, TopicSpec }
+export type { ReplicationStatus, ResetOffsetOutcome, ResetOffsetSpec, TopicSpec }
 
 /**
  * What the admin API reads from and asks of a running broker; `BrokerController` provides it. Commands throw
@@ -34,4 +35,6 @@ export interface AdminBroker {
   resetConsumerOffset(spec: ResetOffsetSpec): Promise<ResetOffsetOutcome>
   /** The name servers this broker registers with. */
   namesrvAddrs(): readonly string[]
+  /** Role and replication: a master's connected slaves with their lag, a slave's master and HA connection. */
+  replicationStatus(): ReplicationStatus
 }

@@ -1,6 +1,6 @@
 /**
- * What the admin API shows of topics, consumer groups and messages, computed from the broker's managers and store.
- * The HTTP routes and the Prometheus collector both read these, so the two never disagree.
+ * What the admin API shows of replication, topics, consumer groups and messages, computed from the broker's managers
+ * and store. The HTTP routes and the Prometheus collector both read these, so the two never disagree.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
 
@@ -9,7 +9,7 @@ import type { MessageExt } from '../common/message/message-ext.js'
 import { decodeMessage } from '../common/message/message-record.js'
 import { versionDesc } from '../common/mq-version.js'
 import { SYSTEM_GROUPS } from '../common/mix-all.js'
-import type { AdminBroker } from './admin-broker.js'
+import type { AdminBroker, ReplicationStatus } from './admin-broker.js'
 
 /** Queues per event-loop turn when walking a topic's queues (a topic may have 65,536). */
 const QUEUES_PER_TURN = 1024
@@ -116,6 +116,71 @@ export interface MessageView {
   deliveries: { group: string; status: DeliveryStatus; online: boolean }[]
   /** Groups that have consumed it. */
   deliveredTo: string[]
+}
+
+/** A connected slave as the admin API shows it. */
+export interface SlaveView {
+  addr: string
+  ackOffset: number
+  transferOffset: number
+  lagBytes: number
+  lagMs: number
+  connectedTimestamp: number
+  lastReportTimestamp: number
+}
+
+/** A slave's master and HA connection as the admin API shows them. */
+export interface MasterLinkView {
+  masterAddr: string | null
+  masterHaAddr: string | null
+  connected: boolean
+  maxOffset: number
+  receivedBytes: number
+  lastFrameTimestamp: number
+}
+
+export interface ReplicationView {
+  brokerRole: ReplicationStatus['brokerRole']
+  brokerId: number
+  maxOffset: number
+  haPort: number | null
+  slaveAckOffset: number | null
+  slaves: SlaveView[]
+  master: MasterLinkView | null
+}
+
+export function replicationView(b: AdminBroker): ReplicationView {
+  const r = b.replicationStatus()
+  const m = r.master
+  return {
+    brokerRole: r.brokerRole,
+    brokerId: r.brokerId,
+    maxOffset: r.maxOffset,
+    haPort: r.haPort,
+    slaveAckOffset: r.slaveAckOffset,
+    slaves: r.slaves
+      .map((s) => ({
+        addr: s.addr,
+        ackOffset: s.ackOffset,
+        transferOffset: s.transferOffset,
+        lagBytes: s.lagBytes,
+        lagMs: s.lagMs,
+        connectedTimestamp: s.connectedAt,
+        lastReportTimestamp: s.lastReportAt,
+      }))
+      .sort((x, y) => x.addr.localeCompare(y.addr)),
+    master:
+      m === null
+        ? null
+        : {
+            masterAddr: m.masterAddr,
+            masterHaAddr: m.masterHaAddr,
+            connected: m.connected,
+            maxOffset: m.maxOffset,
+            receivedBytes: m.receivedBytes,
+            lastFrameTimestamp: m.lastFrameAt,
+          },
+  }
 }
 
 function storedMessages(b: AdminBroker, topic: string, queueNums: number): number {

@@ -19,6 +19,7 @@ import { dashboardRoutes } from './routes/dashboard.js'
 import { groupRoutes } from './routes/groups.js'
 import { messageRoutes } from './routes/messages.js'
 import { metricsRoutes } from './routes/metrics.js'
+import { replicationRoutes } from './routes/replication.js'
 import { storeRoutes } from './routes/store.js'
 import { topicRoutes } from './routes/topics.js'
 import { healthSchema, readySchema } from './schemas.js'
@@ -108,6 +109,7 @@ export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
     groupRoutes(api, broker)
     messageRoutes(api, broker)
     clusterRoutes(api, broker)
+    replicationRoutes(api, broker)
     metricsRoutes(api, broker)
     dashboardRoutes(api)
   })

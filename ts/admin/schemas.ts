@@ -7,6 +7,7 @@ const int = { type: 'integer' } as const
 const str = { type: 'string' } as const
 const bool = { type: 'boolean' } as const
 const nullableStr = { type: ['string', 'null'] } as const
+const brokerRole = { type: 'string', enum: ['ASYNC_MASTER', 'SYNC_MASTER', 'SLAVE'] } as const
 
 function object<P extends Record<string, object>>(properties: P, description?: string) {
   return {
@@ -35,7 +36,8 @@ export const storeSchema = object({
   brokerName: str,
   brokerAddr: str,
   clusterName: str,
-  brokerRole: str,
+  brokerId: int,
+  brokerRole,
   flushDiskType: str,
   putTps: object({ last1s: num, last1m: num }, 'messages per second put'),
   getTps: object({ last1s: num, last1m: num }, 'messages per second delivered to consumers'),
@@ -240,13 +242,64 @@ export const clusterSchema = object({
           brokerName: str,
           brokerId: int,
           addr: str,
-          role: str,
+          role: { type: 'string', enum: ['MASTER', 'SLAVE'], description: 'by broker id: 0 is the master' },
+          brokerRole: {
+            type: ['string', 'null'],
+            description: "the broker's configured role (runtime info), null where it did not say",
+          },
+          slaves: {
+            type: ['integer', 'null'],
+            description: 'master: slaves connected to it (runtime info); null for a slave or where it did not say',
+          },
+          slaveLagBytes: { type: ['number', 'null'], description: 'master: the largest lag of its slaves, in bytes' },
+          slaveLagMs: { type: ['number', 'null'], description: 'master: the largest lag of its slaves, in time' },
           version: nullableStr,
           putTps: { type: ['number', 'null'] },
           getTps: { type: ['number', 'null'] },
         }),
       },
     }),
+  },
+})
+
+export const replicationSchema = object({
+  brokerRole,
+  brokerId: int,
+  maxOffset: { type: 'number', description: "this broker's commit-log max offset" },
+  haPort: { type: ['integer', 'null'], description: 'master: the port slaves connect to; null on a slave' },
+  slaveAckOffset: {
+    type: ['number', 'null'],
+    description: 'master: the highest offset a slave acknowledged (push2SlaveMaxOffset); null on a slave',
+  },
+  slaves: {
+    type: 'array',
+    description: 'master: each connected slave; empty on a slave',
+    items: object({
+      addr: { type: 'string', description: "the slave's end of the HA connection" },
+      ackOffset: { type: 'number', description: 'what the slave last reported having; -1 before its first report' },
+      transferOffset: { type: 'number', description: 'where the master sends from next; -1 before the first report' },
+      lagBytes: { type: 'number', description: 'master max offset less the acknowledged offset' },
+      lagMs: {
+        type: 'number',
+        description: 'how long ago the master wrote the oldest unacknowledged byte; 0 when caught up',
+      },
+      connectedTimestamp: num,
+      lastReportTimestamp: { type: 'number', description: 'epoch ms of the last report; 0 before the first' },
+    }),
+  },
+  master: {
+    description: 'slave: its master and the HA connection; null on a master',
+    anyOf: [
+      { type: 'null' },
+      object({
+        masterAddr: { type: ['string', 'null'], description: 'the master broker, as the name server gave it' },
+        masterHaAddr: { type: ['string', 'null'], description: "the master's HA address" },
+        connected: bool,
+        maxOffset: { type: 'number', description: "the slave's commit-log max offset, what it reports" },
+        receivedBytes: { type: 'number', description: 'bytes received from the master since the broker started' },
+        lastFrameTimestamp: { type: 'number', description: 'epoch ms of the last data frame; 0 before the first' },
+      }),
+    ],
   },
 })
 

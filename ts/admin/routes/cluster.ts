@@ -1,12 +1,20 @@
 import type { FastifyInstance } from 'fastify'
 
 import { AdminClient } from '../../client/admin-client.js'
+import type { HASlaveRuntime } from '../../client/admin-model.js'
+import { MixAll } from '../../common/mix-all.js'
 import type { AdminBroker } from '../admin-broker.js'
 import { clusterSchema, errorSchema } from '../schemas.js'
 
+/** The largest figure over a master's slaves; null without slaves. */
+function largest(slaves: readonly HASlaveRuntime[] | null, read: (s: HASlaveRuntime) => number): number | null {
+  return slaves === null || slaves.length === 0 ? null : Math.max(...slaves.map(read))
+}
+
 /**
- * `GET /api/cluster`: the clusters and brokers the name servers know, each broker with its version and rates from
- * GET_BROKER_RUNTIME_INFO (null where a broker does not answer). The SDK's AdminClient asks; it starts on first use and stops with the app.
+ * `GET /api/cluster`: the clusters and brokers the name servers know, each broker with its version, rates, role and (a
+ * master) its slaves' largest lag from GET_BROKER_RUNTIME_INFO (null where a broker does not answer or say). The
+ * SDK's AdminClient asks; it starts on first use and stops with the app.
  */
 export function clusterRoutes(app: FastifyInstance, broker: AdminBroker): void {
   let admin: AdminClient | null = null
@@ -47,7 +55,11 @@ export function clusterRoutes(app: FastifyInstance, broker: AdminBroker): void {
           brokerName: b.brokerName,
           brokerId: b.brokerId,
           addr: b.addr,
-          role: b.brokerId === 0 ? 'MASTER' : 'SLAVE',
+          role: b.brokerId === MixAll.MASTER_ID ? 'MASTER' : 'SLAVE',
+          brokerRole: b.brokerRole,
+          slaves: b.slaves?.length ?? null,
+          slaveLagBytes: largest(b.slaves, (s) => s.lagBytes),
+          slaveLagMs: largest(b.slaves, (s) => s.lagMs),
           version: b.version,
           putTps: b.inTps,
           getTps: b.outTps,

@@ -1,8 +1,9 @@
 /**
  * `GET /`: the dashboard, one self-contained page (no front-end framework, no build step). It polls the JSON API
- * every 2 s and draws put/get throughput (from the counters' change between polls) as an SVG line chart. Everything the API returns is inserted as text, never
- * as HTML, so a hostile topic name or message body cannot script the page. With an admin token, the page asks for
- * it once and keeps it in sessionStorage (or takes it from `#token=` in the address).
+ * every 2 s, draws put/get throughput (from the counters' change between polls) as an SVG line chart, and shows the
+ * broker's replication: a master's slaves with their lag, or a slave's master connection. Everything the API returns
+ * is inserted as text, never as HTML, so a hostile topic name or message body cannot script the page. With an admin
+ * token, the page asks for it once and keeps it in sessionStorage (or takes it from `#token=` in the address).
  */
 import type { FastifyInstance } from 'fastify'
 
@@ -71,7 +72,13 @@ const PAGE = /* html */ `<!doctype html>
   </section>
   <section>
     <h2>Cluster</h2>
-    <table id="cluster"><thead><tr><th>cluster</th><th>broker</th><th>id</th><th>address</th><th>version</th><th class="n">put/s</th><th class="n">get/s</th></tr></thead><tbody></tbody></table>
+    <table id="cluster"><thead><tr><th>cluster</th><th>broker</th><th>id</th><th>role</th><th>address</th><th>version</th><th class="n">put/s</th><th class="n">get/s</th><th class="n">slave lag</th></tr></thead><tbody></tbody></table>
+  </section>
+  <section>
+    <h2>Replication</h2>
+    <p id="ha-role">–</p>
+    <table id="ha-slaves" hidden><thead><tr><th>slave</th><th class="n">acked offset</th><th class="n">lag</th><th class="n">lag time</th><th>connected since</th><th>last report</th></tr></thead><tbody></tbody></table>
+    <table id="ha-master" hidden><tbody></tbody></table>
   </section>
   <section>
     <h2>Consumer groups</h2>
@@ -155,11 +162,38 @@ function renderStore(s) {
   drawChart()
 }
 
+function ms(v) { return v >= 1000 ? fmt.format(v / 1000) + ' s' : fmt.format(v) + ' ms' }
+const time = (t) => t > 0 ? new Date(t).toLocaleTimeString() : '–'
+
 function renderCluster(c) {
   const body = $('cluster').tBodies[0]; body.replaceChildren()
   for (const cl of c.clusters) for (const b of cl.brokers) {
-    body.append(row([[cl.cluster], [b.brokerName], [b.brokerId], [b.addr], [b.version ?? '–'], [b.putTps === null ? '–' : num(b.putTps), 'n'], [b.getTps === null ? '–' : num(b.getTps), 'n']]))
+    const lag = b.slaveLagBytes === null ? '–' : bytes(b.slaveLagBytes) + ' · ' + ms(b.slaveLagMs)
+    body.append(row([[cl.cluster], [b.brokerName], [b.brokerId], [b.brokerRole ?? b.role], [b.addr], [b.version ?? '–'], [b.putTps === null ? '–' : num(b.putTps), 'n'], [b.getTps === null ? '–' : num(b.getTps), 'n'], [lag, b.slaveLagBytes > 0 ? 'n lag' : 'n']]))
   }
+}
+
+// A master lists its slaves with their lag; a slave shows its master connection.
+function renderReplication(r) {
+  const slaves = $('ha-slaves'), master = $('ha-master')
+  const role = r.brokerRole + ' · id ' + r.brokerId + ' · max offset ' + num(r.maxOffset)
+  if (r.master === null) {
+    $('ha-role').textContent = role + ' · HA port ' + (r.haPort ?? '–') + ' · ' + r.slaves.length + ' slave(s)'
+    slaves.tBodies[0].replaceChildren(...r.slaves.map((x) => {
+      const tr = row([[x.addr], [x.ackOffset < 0 ? '–' : num(x.ackOffset), 'n'], [bytes(x.lagBytes), x.lagBytes > 0 ? 'n lag' : 'n'], [ms(x.lagMs), 'n'], [time(x.connectedTimestamp)], [time(x.lastReportTimestamp)]])
+      tr.dataset.slave = x.addr
+      return tr
+    }))
+    slaves.hidden = false; master.hidden = true
+    return
+  }
+  const m = r.master
+  $('ha-role').textContent = role
+  master.tBodies[0].replaceChildren(
+    row([['master'], [m.masterAddr ?? '–']]), row([['master HA address'], [m.masterHaAddr ?? '–']]),
+    row([['connection'], [m.connected ? 'connected' : 'not connected', m.connected ? '' : 'lag']]),
+    row([['received'], [bytes(m.receivedBytes)]]), row([['last transfer'], [time(m.lastFrameTimestamp)]]))
+  master.hidden = false; slaves.hidden = true
 }
 
 function renderGroups(g) {
@@ -197,6 +231,7 @@ async function refresh() {
     const [store, topics, groups] = await Promise.all([api('/api/store'), api('/api/topics'), api('/api/groups')])
     renderStore(store); await renderTopics(topics); renderGroups(groups)
     api('/api/cluster').then(renderCluster, (e) => setStatus('cluster: ' + e.message, true))
+    api('/api/replication').then(renderReplication, (e) => setStatus('replication: ' + e.message, true))
     $('auth').style.display = 'none'
     setStatus('updated ' + new Date().toLocaleTimeString(), false)
   } catch (e) {

@@ -8,12 +8,21 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import { CURRENT_VERSION, versionDesc } from '../../common/mq-version.js'
 import type { StoreStats } from '../../store/message-store.js'
 import type { AdminBroker } from '../admin-broker.js'
-import { groupNames, groupOffsets, topicSummaries, type GroupTopicView, type TopicSummary } from '../admin-views.js'
+import {
+  groupNames,
+  groupOffsets,
+  replicationView,
+  topicSummaries,
+  type GroupTopicView,
+  type ReplicationView,
+  type TopicSummary,
+} from '../admin-views.js'
 
 interface Snapshot {
   store: StoreStats
   topics: TopicSummary[]
   groups: { group: string; consumers: number; offsets: GroupTopicView[] }[]
+  replication: ReplicationView
 }
 
 type Labels = Record<string, string>
@@ -26,7 +35,7 @@ async function takeSnapshot(broker: AdminBroker): Promise<Snapshot> {
     const info = broker.consumerManager.getConsumerGroupInfo(group)
     groups.push({ group, consumers: info?.channels.size ?? 0, offsets: await groupOffsets(broker, group) })
   }
-  return { store: broker.store.stats(), topics: topicSummaries(broker), groups }
+  return { store: broker.store.stats(), topics: topicSummaries(broker), groups, replication: replicationView(broker) }
 }
 
 export function buildMetricsRegistry(broker: AdminBroker): { registry: Registry; scrape(): Promise<string> } {
@@ -156,6 +165,26 @@ export function buildMetricsRegistry(broker: AdminBroker): { registry: Registry;
     ['group', 'topic'],
     (s) => perGroupTopic(s, (o, group) => broker.stats.groupGets.get(`${group}@${o.topic}`) ?? 0),
   )
+
+  // The role is fixed for the broker's life: a master has slaves to show, a slave a master connection.
+  if (c.brokerRole === 'SLAVE') {
+    gauge('ferrymq_ha_master_connected', "1 while this slave is connected to its master's HA port", [], (s) =>
+      one(s.replication.master?.connected === true ? 1 : 0),
+    )
+  } else {
+    gauge('ferrymq_ha_connected_slaves', "Slaves connected to this master's HA port", [], (s) =>
+      one(s.replication.slaves.length),
+    )
+    gauge('ferrymq_ha_slave_lag_bytes', 'Commit-log bytes the slave has not acknowledged', ['slave'], (s) =>
+      s.replication.slaves.map((x) => [{ slave: x.addr }, x.lagBytes] as const),
+    )
+    gauge(
+      'ferrymq_ha_slave_lag_seconds',
+      'How long ago the master wrote the oldest byte the slave has not acknowledged; 0 when caught up',
+      ['slave'],
+      (s) => s.replication.slaves.map((x) => [{ slave: x.addr }, x.lagMs / 1000] as const),
+    )
+  }
 
   return {
     registry,

@@ -20,6 +20,7 @@ export function storeRoutes(app: FastifyInstance, broker: AdminBroker): void {
         brokerName: c.brokerName,
         brokerAddr: broker.brokerAddr,
         clusterName: c.brokerClusterName,
+        brokerId: c.brokerId,
         brokerRole: c.brokerRole,
         flushDiskType: s.flushDiskType,
         putTps: { last1s: broker.stats.rate('put', 1000), last1m: broker.stats.rate('put', 60_000) },
