@@ -304,6 +304,8 @@ describe('ferrymq admin (mqadmin commands)', () => {
 
     const cluster = await admin(['clusterList', ...n])
     expect(cluster.stdout).toMatch(new RegExp(`\\nDefaultCluster\\s+broker-a\\s+0\\s+${c.brokerAddr}\\s+V4_9_8`))
+    // A master without slaves: its role, no slave, no lag.
+    expect(cluster.stdout).toMatch(new RegExp(`\\n.*\\s${c.brokerAddr}\\s.*\\sASYNC_MASTER\\s+0\\s+-\\n`))
     expect(await json(['clusterList', ...n, '-c', 'DefaultCluster'])).toMatchObject([
       { clusterName: 'DefaultCluster', brokerName: 'broker-a', addr: c.brokerAddr, version: 'V4_9_8' },
     ])
@@ -366,6 +368,7 @@ describe('ferrymq admin (mqadmin commands)', () => {
       'queryMsgById',
       'queryMsgByKey',
       'clusterList',
+      'haStatus',
       'resetOffsetByTime',
     ]) {
       expect(help.stdout).toContain(`\n  ${name} `)

@@ -22,6 +22,7 @@ import {
   consumerConnectionsText,
   consumerGroupListText,
   consumerProgressText,
+  haStatusText,
   keyValueText,
   messageJson,
   messageListText,
@@ -55,6 +56,7 @@ export const ADMIN_USAGE = `admin commands (each takes -n/--namesrv host:port[;h
   ferrymq message key   -t TOPIC -k KEY [--max N] [--begin TIME] [--end TIME]
   ferrymq cluster list
   ferrymq cluster runtime -b ADDR
+  ferrymq cluster ha      -b ADDR                role, connected slaves and their lag, or a slave's master
   ferrymq admin <command> [options]            mqadmin's command names and flags; \`ferrymq admin --help\` lists them
 `
 
@@ -308,6 +310,16 @@ const COMMANDS = new Map<string, AdminCommand>([
       async run(admin, v) {
         const table = await admin.examineBrokerRuntimeInfo(required(v, 'broker-addr', '-b/--broker-addr'))
         return { json: table, text: keyValueText(table) }
+      },
+    },
+  ],
+  [
+    'cluster ha',
+    {
+      options: { 'broker-addr': { type: 'string', short: 'b' } },
+      async run(admin, v) {
+        const status = await admin.getBrokerHAStatus(required(v, 'broker-addr', '-b/--broker-addr'))
+        return { json: status, text: haStatusText(status) }
       },
     },
   ],
@@ -597,7 +609,7 @@ const MQADMIN_COMMANDS = new Map<string, MqadminCommand>([
     'clusterList',
     {
       synopsis: '[-c CLUSTER]',
-      summary: 'List all of clusters: brokers with version and TPS',
+      summary: "List all of clusters: brokers with version, TPS, role and (masters) their slaves' largest lag",
       options: { clusterName: { type: 'string', short: 'c' } },
       async run(admin, v) {
         const cluster = str(v, 'clusterName')?.trim()
@@ -605,6 +617,32 @@ const MQADMIN_COMMANDS = new Map<string, MqadminCommand>([
           (r) => cluster === undefined || r.clusterName === cluster,
         )
         return { json: rows, text: clusterListText(rows) }
+      },
+    },
+  ],
+  [
+    'haStatus',
+    {
+      synopsis: '(-b BROKER_ADDR | -c CLUSTER)',
+      summary: "Fetch ha runtime status data: a master's slaves with their lag, or a slave's master (-c: each master)",
+      options: { brokerAddr: { type: 'string', short: 'b' }, clusterName: { type: 'string', short: 'c' } },
+      async run(admin, v) {
+        const broker = str(v, 'brokerAddr')?.trim()
+        const cluster = str(v, 'clusterName')?.trim()
+        if ((cluster === undefined) === (broker === undefined)) {
+          throw new UsageError('give either -b/--brokerAddr or -c/--clusterName')
+        }
+        if (broker !== undefined) return via('cluster ha', admin, { 'broker-addr': broker })
+        // mqadmin 5.x `haStatus -c`: every master of the cluster.
+        const masters = (await admin.clusterList()).filter(
+          (b) => b.clusterName === cluster && b.brokerId === MixAll.MASTER_ID,
+        )
+        if (masters.length === 0) {
+          throw new MQClientError('RMQ_ERR_BROKER_NOT_FOUND', `the name servers know no master of cluster ${cluster}`)
+        }
+        const outs: Output[] = []
+        for (const m of masters) outs.push(await via('cluster ha', admin, { 'broker-addr': m.addr }))
+        return { json: outs.map((o) => o.json), text: outs.map((o) => o.text).join('\n') }
       },
     },
   ],

@@ -3,6 +3,7 @@
  * values for scripts. Maps and buffers of the SDK's results are turned into plain objects and base64 here.
  */
 import type {
+  BrokerHAStatus,
   ClusterBrokerRuntime,
   ConsumerConnections,
   ConsumerProgress,
@@ -148,6 +149,12 @@ export function messageJson(m: MessageExt): object {
   }
 }
 
+/** Labelled lines, labels padded to the widest. */
+function fieldsText(fields: readonly (readonly [string, string | number])[]): string {
+  const width = Math.max(...fields.map(([k]) => k.length)) + 1
+  return fields.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n') + '\n'
+}
+
 export function messageText(m: MessageExt): string {
   const body = m.body.toString('utf8')
   const shown =
@@ -170,8 +177,7 @@ export function messageText(m: MessageExt): string {
     ['Properties', JSON.stringify(Object.fromEntries(m.properties))],
     ['Message Body', shown],
   ]
-  const width = Math.max(...fields.map(([k]) => k.length)) + 1
-  return fields.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n') + '\n'
+  return fieldsText(fields)
 }
 
 export function messageListText(messages: readonly MessageExt[]): string {
@@ -189,12 +195,76 @@ export function messageListText(messages: readonly MessageExt[]): string {
 /** A cluster row with the runtime figures `mqadmin clusterList` shows, `null` where the broker did not answer. */
 export type ClusterListRow = ClusterBrokerRuntime
 
+/** Bytes and time behind, as the lag columns print them. */
+function lagText(bytes: number, ms: number): string {
+  return `${bytes} B / ${ms} ms`
+}
+
+/** A master's slave count and its slaves' largest lag; dashes for a slave or a broker that did not say. */
+function slaveCells(r: ClusterListRow): [string | number, string] {
+  if (r.slaves === null) return ['-', '-']
+  if (r.slaves.length === 0) return [0, '-']
+  const bytes = Math.max(...r.slaves.map((s) => s.lagBytes))
+  const ms = Math.max(...r.slaves.map((s) => s.lagMs))
+  return [r.slaves.length, lagText(bytes, ms)]
+}
+
 export function clusterListText(rows: readonly ClusterListRow[]): string {
   const rate = (n: number | null): string => (n === null ? '-' : n.toFixed(2))
   return formatTable(
-    ['CLUSTER', 'BROKER', 'BID', 'ADDRESS', 'VERSION', 'IN TPS', 'OUT TPS'],
-    rows.map((r) => [r.clusterName, r.brokerName, r.brokerId, r.addr, r.version ?? '-', rate(r.inTps), rate(r.outTps)]),
+    ['CLUSTER', 'BROKER', 'BID', 'ADDRESS', 'VERSION', 'IN TPS', 'OUT TPS', 'ROLE', 'SLAVES', 'SLAVE LAG (MAX)'],
+    rows.map((r) => [
+      r.clusterName,
+      r.brokerName,
+      r.brokerId,
+      r.addr,
+      r.version ?? '-',
+      rate(r.inTps),
+      rate(r.outTps),
+      r.brokerRole ?? '-',
+      ...slaveCells(r),
+    ]),
   )
+}
+
+/** `ferrymq admin haStatus`: a master with its slaves and their lag, or a slave with its master connection. */
+export function haStatusText(h: BrokerHAStatus): string {
+  const head: [string, string | number][] = [
+    ['Broker', h.brokerAddr],
+    ['Role', h.brokerRole ?? '- (the runtime info does not say: not a ferrymq broker?)'],
+    ['Commit log max offset', h.commitLogMaxOffset ?? '-'],
+  ]
+  if (h.master !== null) {
+    const m = h.master
+    return fieldsText([
+      ...head,
+      ['Master', m.masterAddr ?? '- (not learned yet)'],
+      ['Master HA address', m.haMasterAddr ?? '-'],
+      ['Master connection', m.connected ? 'connected' : 'not connected'],
+      ['Bytes received', m.receivedBytes],
+      ['Last transfer', formatTime(m.lastTransferTimestamp)],
+    ])
+  }
+  if (h.slaves === null) return fieldsText(head)
+  const fields = fieldsText([
+    ...head,
+    ['Slaves', `${h.slaves.length} (${h.inSyncSlaveNums ?? '-'} in sync)`],
+    ['Slave fall behind', h.slaveFallBehindBytes === null ? '-' : `${h.slaveFallBehindBytes} B`],
+  ])
+  if (h.slaves.length === 0) return fields
+  const table = formatTable(
+    ['SLAVE', 'ACK OFFSET', 'LAG BYTES', 'LAG MS', 'STATUS', 'CONNECTED SINCE', 'LAST REPORT'],
+    h.slaves.map((s) => [
+      s.addr,
+      s.ackOffset,
+      s.lagBytes,
+      s.lagMs,
+      s.inSync ? 'OK' : 'Fall Behind',
+      formatTime(s.connectedTimestamp),
+      formatTime(s.lastReportTimestamp),
+    ]),
+  )
+  return `${fields}\n${table}`
 }
 
 export function keyValueText(table: Readonly<Record<string, string>>): string {
