@@ -7,6 +7,7 @@ import type { BrokerConfig } from '../broker/broker-config.js'
 import type { BrokerStats } from '../broker/broker-stats.js'
 import type { ConsumerManager } from '../broker/consumer-manager.js'
 import type { ConsumerOffsetManager } from '../broker/consumer-offset-manager.js'
+import type { ReplicationStatus } from '../broker/ha/replication-status.js'
 import type { ProducerManager } from '../broker/producer-manager.js'
 import type { PullRequestHoldService } from '../broker/pull-request-hold-service.js'
 import type { RebalanceLockManager } from '../broker/rebalance-lock-manager.js'
@@ -47,4 +48,6 @@ export interface BrokerContext {
    * table as it is at the call has finished with every name server; never rejects (failures are logged).
    */
   registerBrokerAll(oneway: boolean): Promise<void>
+  /** Role, and the slaves (master) or the master link (slave). */
+  replicationStatus(): ReplicationStatus
 }

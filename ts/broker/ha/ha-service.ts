@@ -233,7 +233,8 @@ class HAConnection {
     private readonly socket: net.Socket,
     private readonly log: Logger,
   ) {
-    this.addr = `${socket.remoteAddress}:${socket.remotePort}`
+    // An IPv4 peer of a dual-stack socket reads `::ffff:a.b.c.d`: show it as RocketMQ does, `a.b.c.d:port`.
+    this.addr = `${(socket.remoteAddress ?? '').replace(/^::ffff:/, '')}:${socket.remotePort}`
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('drain', () => {
       this.waitingDrain = false

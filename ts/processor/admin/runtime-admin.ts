@@ -62,22 +62,12 @@ export async function brokerRuntimeInfo(ctx: BrokerContext, queues: RuntimeQueue
     ['putMessageAverageSize', s.putMessages > 0 ? s.putBytes / s.putMessages : 0],
     ['commitLogDirCapacity', `Total : ${gib(s.diskTotalBytes)}, Free : ${gib(s.diskFreeBytes)}.`],
   ]
-  const replication = replicationOf(ctx)
-  if (replication !== null) entries.push(...haRuntimeInfo(replication, ctx.brokerConfig.haMaxGapNotInSync))
+  entries.push(...haRuntimeInfo(ctx.replicationStatus(), ctx.brokerConfig.haMaxGapNotInSync))
   return new Map(entries.map(([k, v]) => [k, String(v)]))
 }
 
 /** A master's entry per slave is `haConnectionInfo_<slave addr>`, as the store keys `commitLogDiskRatio_<path>`. */
 const HA_CONNECTION_INFO_PREFIX = 'haConnectionInfo_'
-
-/**
- * The broker controller reports its replication; a context without `replicationStatus` (a test double) has none.
- * `BrokerContext` does not declare it, so it is looked up here.
- */
-function replicationOf(ctx: BrokerContext): ReplicationStatus | null {
-  const source = ctx as BrokerContext & { replicationStatus?: () => ReplicationStatus }
-  return typeof source.replicationStatus === 'function' ? source.replicationStatus() : null
-}
 
 /**
  * Replication in the runtime table. RocketMQ 4.9 puts nothing about HA there (its HA figures only reach the log,
