@@ -65,7 +65,7 @@ pub fn readable(store: &Store, offset: i64, max: usize) -> Result<Option<Range>,
 
 /// The writer applies one replicated frame and posts its event (called from `writer::process`).
 pub fn apply(store: &Store, state: &mut WriterState, job: &AppendJob, at: i64) {
-  let bytes = job_bytes(job);
+  let bytes = job.bytes.as_slice();
   let (status, detail, records) = if store.flags.writeable() {
     match write_at(store, state, at, bytes) {
       Ok(()) => match dispatch_new(store, state) {
@@ -94,10 +94,6 @@ pub fn apply(store: &Store, state: &mut WriterState, job: &AppendJob, at: i64) {
     detail as f64,
   ];
   store.events.post(&event);
-}
-
-fn job_bytes(job: &AppendJob) -> &[u8] {
-  job.bytes.as_slice()
 }
 
 /// Drops everything from `offset` on, so that a bad record received there is neither kept nor served.

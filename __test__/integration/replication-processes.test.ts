@@ -178,10 +178,16 @@ describe('replication between broker processes', () => {
     await producer.start()
     closers.push(() => producer.shutdown())
     const topic = 'FailoverT'
+    // Until the slave is connected, sends are stored but answered SLAVE_NOT_AVAILABLE: each gets its own body.
+    const acked = new Set<string>()
+    let warmUp = 0
     await waitFor(
-      async () =>
-        (await producer.send(new Message({ topic, body: 'warm-up', keys: 'warm-up' }))).sendStatus ===
-        SendStatus.SEND_OK,
+      async () => {
+        const body = `warm-up-${warmUp++}`
+        const r = await producer.send(new Message({ topic, body }))
+        if (r.sendStatus === SendStatus.SEND_OK) acked.add(body)
+        return acked.size > 0
+      },
       { timeoutMs: 30_000, what: 'a confirmed send' },
     )
     // The slave serves the topic once it has copied the master's topic table.
@@ -193,7 +199,6 @@ describe('replication between broker processes', () => {
         what: 'the topic on the slave',
       },
     )
-    const acked = new Set<string>(['warm-up'])
     let sent = 0
     let stop = false
     const loop = async (lane: number): Promise<void> => {
