@@ -78,6 +78,8 @@ const REBALANCE_UNBALANCED_WAIT_MS = 1000
 /** First runs of the scheduled tasks (client.md §1.3). */
 const FIRST_ROUTE_REFRESH_MS = 10
 const FIRST_HEARTBEAT_MS = 1000
+/** Heartbeats asked for out of period (`heartbeatSoon`) are at least this far apart. */
+const URGENT_HEARTBEAT_GAP_MS = 1000
 const FIRST_PERSIST_MS = 10_000
 
 export class MQClientInstance {
@@ -90,6 +92,7 @@ export class MQClientInstance {
   /** Broker name → broker id → address, from every route seen. */
   private readonly brokerAddrTable = new Map<string, Map<number, string>>()
   private readonly timers: NodeJS.Timeout[] = []
+  private lastUrgentHeartbeatAt = 0
   private started = false
   private stopped = false
   /** Rebalance loop state. */
@@ -248,6 +251,18 @@ export class MQClientInstance {
   }
 
   // ----- heartbeat, rebalance, persistence --------------------------------------------------------------------
+
+  /**
+   * A heartbeat to every broker now, at most once per second: for a broker that answers a pull with
+   * SUBSCRIPTION_NOT_EXIST, i.e. one that restarted and lost this client's subscriptions. The Java client waits for
+   * its next period (up to 30 s), and its consumers stand still until then.
+   */
+  heartbeatSoon(): void {
+    const now = Date.now()
+    if (this.stopped || !this.started || now - this.lastUrgentHeartbeatAt < URGENT_HEARTBEAT_GAP_MS) return
+    this.lastUrgentHeartbeatAt = now
+    void this.sendHeartbeatToAllBrokers()
+  }
 
   /** One heartbeat to every broker (masters only when no consumer lives here; client.md §1.4). */
   async sendHeartbeatToAllBrokers(): Promise<void> {

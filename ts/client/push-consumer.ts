@@ -397,6 +397,8 @@ export class PushConsumer implements ConsumerInner {
       if (this.state !== 'running') return
       const flowControl = err instanceof BrokerResponseError && err.responseCode === ResponseCode.FLOW_CONTROL
       if (!flowControl) this.log.warn({ mq, err }, 'pull failed, retrying in 3 s')
+      // A broker that does not know our subscription restarted: tell it now rather than at the next period.
+      if (err instanceof BrokerResponseError && err.responseCode === ResponseCode.SUBSCRIPTION_NOT_EXIST) this.instance.heartbeatSoon()
       return this.executePullRequestLater(
         req,
         flowControl ? PULL_TIME_DELAY_WHEN_BROKER_FLOW_CONTROL_MS : PULL_TIME_DELAY_WHEN_EXCEPTION_MS,

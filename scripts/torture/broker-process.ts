@@ -1,0 +1,189 @@
+/**
+ * Brokers in child processes (`ferrymq broker -c broker.conf`), for the torture harness and the tests that kill
+ * brokers with SIGKILL. Each keeps its port and data directory across restarts. `stopAllBrokerProcesses()` kills
+ * whatever is still running.
+ *
+ * The broker runs from the same build as this file: the compiled CLI next to the compiled harness, or the
+ * TypeScript source through tsx when this file runs from source (tests).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { AdminClient } from '../../ts/client/admin-client.js'
+
+const STOP_DEADLINE_MS = 20_000
+const START_POLL_MS = 50
+
+/** How to run `ferrymq …` from here: node arguments before the CLI's own. */
+export function cliCommand(): string[] {
+  const here = fileURLToPath(import.meta.url)
+  const fromSource = here.endsWith('.ts')
+  const entry = resolve(dirname(here), '../../ts/cli', fromSource ? 'ferrymq.ts' : 'ferrymq.js')
+  return fromSource ? ['--import', 'tsx', entry] : [entry]
+}
+
+/** Polls `check` until it returns true, or throws after `timeoutMs`. */
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, START_POLL_MS))
+  }
+}
+
+/** Free loopback ports, each with the next port free too (a broker's HA port is listen port + 1). */
+export async function freePortPairs(n: number): Promise<number[]> {
+  const out: number[] = []
+  while (out.length < n) {
+    const p = await freePort()
+    if (out.some((q) => Math.abs(q - p) < 3)) continue
+    if (await portFree(p + 1)) out.push(p)
+  }
+  return out
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer()
+    s.once('error', () => resolve(false))
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
+  })
+}
+
+export interface BrokerProcessSpec {
+  brokerName: string
+  brokerId: number
+  brokerRole: 'ASYNC_MASTER' | 'SYNC_MASTER' | 'SLAVE'
+  port: number
+  namesrvAddr: string
+  dataDir: string
+  clusterName?: string
+  /** More `broker.conf` keys. */
+  conf?: Record<string, string | number | boolean>
+}
+
+const running = new Set<BrokerProcess>()
+
+export class BrokerProcess {
+  readonly spec: BrokerProcessSpec
+  readonly addr: string
+  /** stderr (JSON log lines) of every run, for failure messages. */
+  readonly log: string[] = []
+  private child: ChildProcess | null = null
+  private exited: Promise<void> = Promise.resolve()
+
+  constructor(spec: BrokerProcessSpec) {
+    this.spec = spec
+    this.addr = `127.0.0.1:${spec.port}`
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
+  get storeDir(): string {
+    return join(this.spec.dataDir, 'store')
+  }
+
+  /**
+   * Starts the process and waits until the broker answers requests (its store has recovered); resolves with the
+   * milliseconds that took.
+   */
+  async start(timeoutMs = 60_000): Promise<number> {
+    const startedAt = performance.now()
+    const s = this.spec
+    mkdirSync(s.dataDir, { recursive: true })
+    const conf: Record<string, string | number | boolean> = {
+      brokerClusterName: s.clusterName ?? 'HaCluster',
+      brokerName: s.brokerName,
+      brokerId: s.brokerId,
+      brokerRole: s.brokerRole,
+      brokerIP1: '127.0.0.1',
+      listenPort: s.port,
+      fastListenPortEnable: false,
+      adminPort: -1,
+      namesrvAddr: s.namesrvAddr,
+      storePathRootDir: this.storeDir,
+      mappedFileSizeCommitLog: 16 * 1024 * 1024,
+      mappedFileSizeConsumeQueue: 60_000,
+      maxHashSlotNum: 5000,
+      maxIndexNum: 20_000,
+      commitLogPretouchAheadBytes: 256 * 1024,
+      ...s.conf,
+    }
+    const file = join(s.dataDir, 'broker.conf')
+    writeFileSync(
+      file,
+      Object.entries(conf)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n') + '\n',
+    )
+    const child = spawn(process.execPath, [...cliCommand(), 'broker', '-c', file], {
+      env: { ...process.env, FERRYMQ_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    this.child = child
+    running.add(this)
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      this.log.push(d)
+      if (this.log.length > 2000) this.log.splice(0, 1000)
+    })
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()))
+    const admin = new AdminClient({ namesrvAddr: s.namesrvAddr })
+    await admin.start()
+    try {
+      await until(
+        async () => {
+          if (child.exitCode !== null)
+            throw new Error(`broker ${s.brokerName}/${s.brokerId} exited: ${this.log.join('').slice(-2000)}`)
+          return admin.examineBrokerRuntimeInfo(this.addr).then(
+            () => true,
+            () => false,
+          )
+        },
+        timeoutMs,
+        `broker ${s.brokerName}/${s.brokerId} to start`,
+      )
+    } finally {
+      await admin.shutdown()
+    }
+    return performance.now() - startedAt
+  }
+
+  /** SIGKILL: no shutdown code runs; the store is left as a crash leaves it. */
+  async kill(): Promise<void> {
+    if (this.child === null || this.child.exitCode !== null) return
+    this.child.kill('SIGKILL')
+    await this.exited
+    running.delete(this)
+  }
+
+  /** SIGTERM and wait for a clean exit (SIGKILL after a deadline). */
+  async stop(): Promise<void> {
+    const child = this.child
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS)
+    await this.exited
+    clearTimeout(timer)
+    running.delete(this)
+  }
+}
+
+export async function stopAllBrokerProcesses(): Promise<void> {
+  await Promise.all([...running].map((b) => b.kill()))
+}

@@ -1,0 +1,5 @@
+/** The torture scenarios, in the order the harness runs them. */
+import { crashLoop } from './crash-loop.js'
+import type { Scenario } from './report.js'
+
+export const SCENARIOS: Scenario[] = [crashLoop]
