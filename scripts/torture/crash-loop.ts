@@ -20,6 +20,7 @@ import { decodeMessages } from '../../ts/common/message/message-record.js'
 import { RequestCode } from '../../ts/common/request-code.js'
 import { ResponseCode } from '../../ts/common/response-code.js'
 import { NamesrvController } from '../../ts/namesrv/namesrv-controller.js'
+import { loadBinding } from '../../ts/native/binding.js'
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
 import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { BrokerProcess, freePortPairs } from './broker-process.js'
@@ -57,6 +58,8 @@ interface PhaseResult {
   duplicates: number
   recoveryMs: number[]
   inconsistent: string[]
+  /** Records read back whose body does not match their BODYCRC. */
+  badCrc: number
 }
 
 export const crashLoop: Scenario = {
@@ -82,6 +85,7 @@ export const crashLoop: Scenario = {
           `${Math.round(sorted[sorted.length >> 1] ?? 0)} / ${Math.round(sorted.at(-1) ?? 0)}`,
         )
         .row(`${flush}: queue tails inconsistent`, p.inconsistent.length)
+        .row(`${flush}: records with a bad CRC`, p.badCrc)
       r.total('crash_cycles', p.cycles)
         .total('acked', p.acked)
         .total(sync ? 'lost_sync' : 'lost_async', p.lost.length)
@@ -137,7 +141,15 @@ async function runPhase(
   })
   const acked = new Set<string>()
   const delivered = new Map<string, number>()
-  const result: PhaseResult = { cycles: 0, acked: 0, lost: [], duplicates: 0, recoveryMs: [], inconsistent: [] }
+  const result: PhaseResult = {
+    cycles: 0,
+    acked: 0,
+    lost: [],
+    duplicates: 0,
+    recoveryMs: [],
+    inconsistent: [],
+    badCrc: 0,
+  }
   let stop = false
   const lanes: Promise<void>[] = []
   try {
@@ -185,7 +197,8 @@ async function runPhase(
     stop = true
     await Promise.all(lanes)
     // Everything acknowledged must be in the queues; the consumer then catches up.
-    const stored = await readAll(client, broker.addr)
+    const { keys: stored, badCrc } = await readAll(client, broker.addr)
+    result.badCrc = badCrc
     result.acked = acked.size
     result.lost = [...acked].filter((k) => !stored.has(k))
     await waitUntil(
@@ -270,9 +283,11 @@ async function checkTails(client: RemotingClient, addr: string): Promise<string[
   return problems
 }
 
-/** Every key in the topic, with how many times it is stored. */
-async function readAll(client: RemotingClient, addr: string): Promise<Map<string, number>> {
+/** Every key in the topic, with how many times it is stored, and how many records fail their body CRC. */
+async function readAll(client: RemotingClient, addr: string): Promise<{ keys: Map<string, number>; badCrc: number }> {
   const out = new Map<string, number>()
+  const crc32 = loadBinding().crc32
+  let badCrc = 0
   for (let q = 0; q < QUEUES; q++) {
     const max = await maxOffset(client, addr, q)
     let at = 0
@@ -280,7 +295,8 @@ async function readAll(client: RemotingClient, addr: string): Promise<Map<string
       const r = await pullFrom(client, addr, q, at)
       if (r.code !== ResponseCode.SUCCESS) throw new Error(`reading queue ${q} at ${at}: ${r.code} ${r.remark ?? ''}`)
       const next = Number(r.extFields?.nextBeginOffset ?? at)
-      for (const m of decodeMessages(r.body!)) {
+      for (const m of decodeMessages(r.body!, { decompressBody: false })) {
+        if ((crc32(m.body) & 0x7fffffff) !== m.bodyCRC) badCrc++
         const key = m.body.toString()
         out.set(key, (out.get(key) ?? 0) + 1)
       }
@@ -288,5 +304,5 @@ async function readAll(client: RemotingClient, addr: string): Promise<Map<string
       at = next
     }
   }
-  return out
+  return { keys: out, badCrc }
 }
