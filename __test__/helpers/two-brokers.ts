@@ -10,9 +10,9 @@
  *
  * `stop()` stops the proxy, both brokers and the name server, and removes the data.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 
+import { TcpProxy } from '../../scripts/torture/tcp-proxy.js'
 import { defaultBrokerConfig, type BrokerConfig } from '../../ts/broker/broker-config.js'
 import { BrokerController } from '../../ts/broker/broker-controller.js'
 import { BrokerOuterAPI } from '../../ts/broker/broker-outer-api.js'
@@ -32,141 +32,8 @@ export const BROKER_A = 'broker-a'
 export const BROKER_B = 'broker-b'
 export const CLUSTER = 'TwoBrokerCluster'
 
-/** How the proxy treats traffic. */
-export type ProxyMode = 'forward' | 'paused' | 'reset'
-
-interface Link {
-  client: Socket
-  upstream: Socket
-  /** Bytes read while paused, per direction, delivered on `resume()`. */
-  toUpstream: Buffer[]
-  toClient: Buffer[]
-}
-
-/**
- * A TCP proxy on a loopback port chosen by the OS, forwarding to `target`. It keeps listening in every mode, so a
- * client always connects; what happens to the bytes depends on the mode.
- */
-export class TcpProxy {
-  private readonly links = new Set<Link>()
-  private modeValue: ProxyMode = 'forward'
-  private closed = false
-  /** Connections accepted so far, in any mode. */
-  accepted = 0
-  /** Connections reset on arrival because the proxy was in `reset` mode. */
-  resets = 0
-
-  private constructor(
-    private readonly server: Server,
-    private readonly target: { host: string; port: number },
-    readonly port: number,
-  ) {}
-
-  static async start(targetAddr: string): Promise<TcpProxy> {
-    const i = targetAddr.lastIndexOf(':')
-    const target = { host: targetAddr.slice(0, i), port: Number(targetAddr.slice(i + 1)) }
-    const server = createServer({ noDelay: true })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen({ port: 0, host: '127.0.0.1' }, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    const port = (server.address() as { port: number }).port
-    const proxy = new TcpProxy(server, target, port)
-    server.on('connection', (socket) => proxy.accept(socket))
-    return proxy
-  }
-
-  /** The address clients use. */
-  get addr(): string {
-    return `127.0.0.1:${this.port}`
-  }
-
-  get mode(): ProxyMode {
-    return this.modeValue
-  }
-
-  /** Open client connections. */
-  get connections(): number {
-    return this.links.size
-  }
-
-  /** Stops forwarding in both directions: the bytes are held (requests hang), connections stay open. */
-  pause(): void {
-    this.modeValue = 'paused'
-  }
-
-  /** Forwards again, starting with what was held while paused. */
-  resume(): void {
-    this.modeValue = 'forward'
-    for (const link of this.links) this.flush(link)
-  }
-
-  /** Makes the broker look dead: every open connection and every new one is reset. */
-  kill(): void {
-    this.modeValue = 'reset'
-    for (const link of [...this.links]) this.drop(link, true)
-  }
-
-  /** Resets every connection and stops listening. */
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    this.modeValue = 'reset'
-    for (const link of [...this.links]) this.drop(link, true)
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
-  }
-
-  private accept(client: Socket): void {
-    this.accepted++
-    client.on('error', () => {})
-    if (this.modeValue === 'reset' || this.closed) {
-      this.resets++
-      client.resetAndDestroy()
-      return
-    }
-    const upstream = connect({ host: this.target.host, port: this.target.port, noDelay: true })
-    upstream.on('error', () => {})
-    const link: Link = { client, upstream, toUpstream: [], toClient: [] }
-    this.links.add(link)
-    client.on('data', (d: Buffer) => this.carry(link, d, 'toUpstream'))
-    upstream.on('data', (d: Buffer) => this.carry(link, d, 'toClient'))
-    // Either side going away ends the link; bytes held for it are lost, as with a real connection.
-    client.on('close', () => this.drop(link, false))
-    upstream.on('close', () => this.drop(link, false))
-  }
-
-  private carry(link: Link, data: Buffer, direction: 'toUpstream' | 'toClient'): void {
-    if (!this.links.has(link)) return
-    if (this.modeValue === 'paused') {
-      link[direction].push(data)
-      return
-    }
-    ;(direction === 'toUpstream' ? link.upstream : link.client).write(data)
-  }
-
-  private flush(link: Link): void {
-    for (const d of link.toUpstream.splice(0)) link.upstream.write(d)
-    for (const d of link.toClient.splice(0)) link.client.write(d)
-  }
-
-  private drop(link: Link, reset: boolean): void {
-    if (!this.links.delete(link)) return
-    link.toUpstream.length = 0
-    link.toClient.length = 0
-    for (const s of [link.client, link.upstream]) {
-      if (s.destroyed) continue
-      try {
-        if (reset && s.readyState === 'open') s.resetAndDestroy()
-        else s.destroy()
-      } catch {
-        s.destroy()
-      }
-    }
-  }
-}
+/** The proxy lives with the torture harness, which uses it too. */
+export { TcpProxy, type ProxyMode } from '../../scripts/torture/tcp-proxy.js'
 
 export interface TwoBrokerCluster {
   namesrv: NamesrvController
