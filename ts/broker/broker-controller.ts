@@ -105,6 +105,11 @@ export class BrokerController implements BrokerContext {
   private readonly timers: NodeJS.Timeout[] = []
   private readonly pullProcessor: PullMessageProcessor
   private aclManager: PlainPermissionManager | null = null
+  /**
+   * Set once the topic, group and offset tables are read from the store. A start that fails before that must not
+   * persist them at shutdown: the defaults in memory would replace the files of the store (topics and offsets lost).
+   */
+  private tablesLoaded = false
   /** Master: the HA port and the slaves streaming from it. */
   private haService: HAService | null = null
   /** Slave: the connection to the master's HA port, and the copy of its tables. */
@@ -387,6 +392,7 @@ export class BrokerController implements BrokerContext {
     this.topicConfigManager.load()
     this.subscriptionGroupManager.load()
     this.consumerOffsetManager.load()
+    this.tablesLoaded = true
     this.schedule = new ScheduleMessageService({
       store: this.messageStore,
       storePathRootDir: this.storeConfig.storePathRootDir,
@@ -450,9 +456,11 @@ export class BrokerController implements BrokerContext {
       })
     }
     this.outerAPI.shutdown()
-    this.consumerOffsetManager.persist(true)
-    this.topicConfigManager.persist()
-    this.subscriptionGroupManager.persist()
+    if (this.tablesLoaded) {
+      this.consumerOffsetManager.persist(true)
+      this.topicConfigManager.persist()
+      this.subscriptionGroupManager.persist()
+    }
     await Promise.all(this.servers.map((s) => s.close()))
     if (this.messageStore) await this.messageStore.shutdown()
     this.logger.info({ addr: this.addr }, 'broker stopped')
