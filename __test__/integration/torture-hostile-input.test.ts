@@ -1,20 +1,28 @@
 /**
  * Regressions the torture harness's hostile-input scenario found, each as its smallest reproduction.
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { join } from 'node:path'
 
 import { afterEach, describe, expect, it } from 'vitest'
 
+import { loadBrokerConfig } from '../../ts/broker/broker-config.js'
 import { BrokerController } from '../../ts/broker/broker-controller.js'
+import { ConfigError } from '../../ts/common/errors.js'
 import { RequestCode } from '../../ts/common/request-code.js'
 import { ResponseCode } from '../../ts/common/response-code.js'
 import { createTopic, request } from '../helpers/broker-requests.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
+import { tempDir, type TempDir } from '../helpers/temp-dir.js'
 
 let cluster: TestCluster | undefined
+let dir: TempDir | undefined
 const servers: net.Server[] = []
 
 afterEach(async () => {
+  dir?.remove()
+  dir = undefined
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r))
   await cluster?.stop()
   cluster = undefined
@@ -54,5 +62,39 @@ describe('torture: hostile input, regressions', () => {
       queueId: 0,
     })
     expect([offset.code, offset.ext('offset')]).toEqual([ResponseCode.SUCCESS, '5'])
+  })
+
+  it('refuses a broker.conf that is not text, cannot be read, or names a port over 65535, naming the file', () => {
+    const d = tempDir('ferrymq-bad-conf-')
+    dir = d
+    const refusal = (bytes: string | Buffer, name = 'broker.conf'): string => {
+      const file = join(d.path, name)
+      if (bytes !== '') writeFileSync(file, bytes)
+      try {
+        loadBrokerConfig({ configFile: file, defaultStorePath: join(d.path, 'store') })
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError)
+        return (err as Error).message
+      }
+      throw new Error(`${name} was accepted`)
+    }
+    // Java ignores every key it does not know: a binary file started a broker with every default instead.
+    expect(refusal(Buffer.from([0x62, 0x72, 0x0a, 0x00, 0xff, 0x3d, 0x31]))).toBe(
+      `config file ${join(d.path, 'broker.conf')} is not a text file (NUL byte at 3)`,
+    )
+    mkdirSync(join(d.path, 'dir.conf'))
+    expect(refusal('', 'dir.conf')).toMatch(
+      new RegExp(`^config file ${join(d.path, 'dir.conf')} cannot be read: EISDIR`),
+    )
+    // Accepted before: the broker started and failed every registration with "port out of range".
+    expect(refusal('namesrvAddr=127.0.0.1:9876;127.0.0.1:99999\n')).toBe(
+      'namesrvAddr: "127.0.0.1:99999" has a port over 65535',
+    )
+    expect(refusal('brokerRole=SLAVE\nbrokerId=1\nhaMasterAddress=127.0.0.1:65536\n')).toBe(
+      'haMasterAddress: "127.0.0.1:65536" has a port over 65535',
+    )
+    writeFileSync(join(d.path, 'ok.conf'), 'namesrvAddr=127.0.0.1:65535\n')
+    const ok = loadBrokerConfig({ configFile: join(d.path, 'ok.conf'), defaultStorePath: join(d.path, 'store') })
+    expect(ok.brokerConfig.namesrvAddr).toBe('127.0.0.1:65535')
   })
 })

@@ -192,7 +192,7 @@ export function loadBrokerConfig(options: LoadBrokerConfigOptions): LoadedBroker
   if (options.configFile) {
     const path = resolve(options.configFile)
     if (!existsSync(path)) throw new ConfigError('RMQ_ERR_CONFIG', `config file ${path} does not exist`)
-    layers.push({ source: path, values: parseProperties(readFileSync(path, 'utf8'), path) })
+    layers.push({ source: path, values: parseProperties(readConfigText(path), path) })
   }
   layers.push(envLayer(SCHEMA, options.env ?? {}))
   const overrides = new Map<string, string | ConfigValue>()
@@ -218,6 +218,30 @@ export function loadBrokerConfig(options: LoadBrokerConfigOptions): LoadedBroker
   return { brokerConfig: broker, storeConfig: storeConfig as unknown as MessageStoreConfig, unknownKeys: unknown }
 }
 
+/** The text of a `broker.conf`; a `ConfigError` naming the file when it cannot be read or is not text at all. */
+function readConfigText(path: string): string {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch (err) {
+    throw new ConfigError('RMQ_ERR_CONFIG', `config file ${path} cannot be read: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+  // Java reads any bytes as Latin-1 and ignores the keys it does not know, so a binary file would start a broker
+  // with every default (ports, store path) in place of the one meant. No properties file has a NUL byte.
+  const nul = bytes.indexOf(0)
+  if (nul >= 0) throw new ConfigError('RMQ_ERR_CONFIG', `config file ${path} is not a text file (NUL byte at ${nul})`)
+  return bytes.toString('utf8')
+}
+
+/** Why `addr` is not `host:port` with a port a socket can connect to, or null. */
+function hostPortProblem(addr: string): string | null {
+  const m = /^(\[[^\]]+\]|[^:;]+):(\d{1,5})$/.exec(addr)
+  if (m === null) return 'is not host:port'
+  return Number(m[2]) > 65535 ? 'has a port over 65535' : null
+}
+
 function validate(c: BrokerConfig): void {
   const fail = (msg: string): never => {
     throw new ConfigError('RMQ_ERR_CONFIG', msg)
@@ -233,15 +257,14 @@ function validate(c: BrokerConfig): void {
   if (c.fastListenPortEnable && c.listenPort !== 0 && c.listenPort < 3)
     fail('listenPort must be at least 3 when the VIP port (listenPort - 2) is enabled')
   for (const addr of c.namesrvAddr.split(';').filter((a) => a.length > 0)) {
-    if (!/^(\[[^\]]+\]|[^:;]+):\d{1,5}$/.test(addr.trim()))
-      fail(`namesrvAddr: ${JSON.stringify(addr)} is not host:port`)
+    const problem = hostPortProblem(addr.trim())
+    if (problem !== null) fail(`namesrvAddr: ${JSON.stringify(addr)} ${problem}`)
   }
   if (c.brokerRole === 'SLAVE' && c.brokerId < 1) fail('brokerRole=SLAVE needs brokerId 1 or more (0 is the master)')
   if (c.brokerRole !== 'SLAVE' && c.brokerId !== 0)
     fail(`brokerRole=${c.brokerRole} needs brokerId 0; slaves have brokerId 1 or more`)
-  if (c.haMasterAddress !== '' && !/^(\[[^\]]+\]|[^:;]+):\d{1,5}$/.test(c.haMasterAddress)) {
-    fail(`haMasterAddress: ${JSON.stringify(c.haMasterAddress)} is not host:port`)
-  }
+  const haProblem = c.haMasterAddress === '' ? null : hostPortProblem(c.haMasterAddress)
+  if (haProblem !== null) fail(`haMasterAddress: ${JSON.stringify(c.haMasterAddress)} ${haProblem}`)
   if (c.tlsMode !== 'disabled' && (c.tlsServerCertPath === '' || c.tlsServerKeyPath === '')) {
     fail(`tlsMode=${c.tlsMode} needs tlsServerCertPath and tlsServerKeyPath`)
   }
