@@ -97,4 +97,31 @@ describe('torture: hostile input, regressions', () => {
     const ok = loadBrokerConfig({ configFile: join(d.path, 'ok.conf'), defaultStorePath: join(d.path, 'store') })
     expect(ok.brokerConfig.namesrvAddr).toBe('127.0.0.1:65535')
   })
+
+  it('refuses UPDATE_CONSUMER_OFFSET for a group or topic name that can be neither, and stores nothing', async () => {
+    const c = await startCluster()
+    cluster = c
+    const commit = (consumerGroup: string, topic: string) =>
+      request(c.client, c.brokerAddr, RequestCode.UPDATE_CONSUMER_OFFSET, {
+        consumerGroup,
+        topic,
+        queueId: 0,
+        commitOffset: 7,
+      })
+    // 4.9.8 stores any name in consumerOffset.json; 5.x refuses groups and topics that do not exist.
+    const badGroup = await commit('../evil\u0000', 'TBW102')
+    expect([badGroup.code, badGroup.remark]).toEqual([
+      ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,
+      'Group ../evil\\x00 not exist!',
+    ])
+    const badTopic = await commit('GoodGroup', 'a/b')
+    expect([badTopic.code, badTopic.remark]).toEqual([ResponseCode.TOPIC_NOT_EXIST, 'Topic a/b not exist!'])
+    expect((await commit('G'.repeat(249), 'TBW102')).code).toBe(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST)
+    expect((await commit('GoodGroup', 'T'.repeat(128))).code).toBe(ResponseCode.TOPIC_NOT_EXIST)
+    expect([...c.broker.consumerOffsetManager.entries()]).toEqual([])
+    // Names a client can have still commit, a retry topic of a long group included, as before.
+    expect((await commit('G'.repeat(248), `%RETRY%${'G'.repeat(248)}`)).code).toBe(ResponseCode.SUCCESS)
+    expect((await commit('GoodGroup', 'AnyTopic')).code).toBe(ResponseCode.SUCCESS)
+    expect([...c.broker.consumerOffsetManager.entries()].length).toBe(2)
+  })
 })

@@ -7,6 +7,7 @@ import { totalmem } from 'node:os'
 import { stringifyJson } from '../common/fastjson.js'
 import { RequestCode } from '../common/request-code.js'
 import { ResponseCode } from '../common/response-code.js'
+import { groupProblem, printable, topicProblem } from '../common/topic-validator.js'
 import { HeaderReader } from '../remoting/protocol/header-reader.js'
 import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import { RemotingCommand } from '../remoting/remoting-command.js'
@@ -45,6 +46,17 @@ export class ConsumerManageProcessor implements RequestProcessor {
     const topic = h.string('topic')
     const queueId = h.int('queueId')
     const offset = h.long('commitOffset')
+    // A name that can be no group or topic is refused as one that does not exist (5.x `updateConsumerOffset`
+    // refuses those), so it never reaches consumerOffset.json; 4.9.8 stores any name.
+    if (groupProblem(group) !== null) {
+      return RemotingCommand.createResponse(
+        ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,
+        `Group ${printable(group)} not exist!`,
+      )
+    }
+    if (topicProblem(topic) !== null) {
+      return RemotingCommand.createResponse(ResponseCode.TOPIC_NOT_EXIST, `Topic ${printable(topic)} not exist!`)
+    }
     // ali-ons sends -1 for "no offset yet" (real-clients.md §2.4): never store it.
     if (offset >= 0) this.ctx.consumerOffsetManager.commitOffset(channel.remoteAddress, group, topic, queueId, offset)
     return RemotingCommand.createResponse(ResponseCode.SUCCESS, null)
