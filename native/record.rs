@@ -269,6 +269,8 @@ pub enum InvalidReason {
   StaleRecord,
   /// A topic name the store would never have written.
   BadTopic,
+  /// Zeroes where records were: the consume queues point past the point where the scan found no more records.
+  MissingRecords,
 }
 
 impl InvalidReason {
@@ -282,6 +284,7 @@ impl InvalidReason {
       InvalidReason::Empty => "end of written data",
       InvalidReason::StaleRecord => "record left over from before a truncation",
       InvalidReason::BadTopic => "invalid topic name",
+      InvalidReason::MissingRecords => "zeroes where the consume queues expect records",
     }
   }
 }

@@ -53,6 +53,12 @@ pub fn recover(store: &Store, last_exit_ok: bool) -> StoreResult<RecoveryReport>
   report.start_offset = files[start].file_from_offset();
   let (process_offset, last_valid) = scan(store, &files[start..], last_exit_ok, dispatch_from, &mut report)?;
   report.process_offset = process_offset;
+  if report.invalid.is_none() && process_offset < dispatch_from {
+    // Zeroes that look like the unwritten end of the log, but the consume queues had records past them (a zeroed
+    // page, a lost write): records are about to be truncated, so say so, as RocketMQ warns
+    // `maxPhyOffsetOfConsumeQueue >= processOffset` (`CommitLog#recoverNormally`).
+    report.invalid = Some((process_offset, InvalidReason::MissingRecords));
+  }
   store.checkpoint.confirm_phy_offset.store(last_valid, Ordering::Release);
   for q in store.queues.all() {
     q.truncate_dirty(process_offset)?;

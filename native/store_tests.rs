@@ -247,6 +247,29 @@ fn recovery_stops_at_a_flipped_byte_and_says_where() {
   h.store.close().unwrap();
 }
 
+/// Regression (torture scenario store-damage): a zeroed page that begins at a record looks like the end of the
+/// written log; recovery truncated everything after it and reported nothing.
+#[test]
+fn recovery_reports_zeroes_where_the_consume_queues_expect_records() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, false));
+  let results = h.put_all(&(0..10).map(|i| message("Z", i, 200)).collect::<Vec<_>>());
+  h.store.close().unwrap();
+  drop(h);
+  let path = dir.path().join("commitlog").join(crate::mapped_file::file_name(0));
+  let mut bytes = std::fs::read(&path).unwrap();
+  for b in &mut bytes[results[6].1 as usize..results[8].1 as usize] {
+    *b = 0; // records 6 and 7 zeroed; 8 and 9 follow
+  }
+  std::fs::write(&path, &bytes).unwrap();
+  let h = Harness::open(config(&dir, false));
+  assert_eq!(h.store.recovery.invalid, Some((results[6].1, record::InvalidReason::MissingRecords)));
+  assert_eq!(h.store.recovery.process_offset, results[6].1);
+  let (plan, _) = h.get("Z", 0, 0, 32);
+  assert_eq!(plan.entries.len(), 6, "every record before the damage is kept");
+  h.store.close().unwrap();
+}
+
 #[test]
 fn a_second_open_of_the_same_directory_is_refused() {
   let dir = TempDir::new("store");
