@@ -2,5 +2,6 @@
 import { crashLoop } from './crash-loop.js'
 import { load } from './load.js'
 import type { Scenario } from './report.js'
+import { storeDamage } from './store-damage.js'
 
-export const SCENARIOS: Scenario[] = [crashLoop, load]
+export const SCENARIOS: Scenario[] = [crashLoop, storeDamage, load]
