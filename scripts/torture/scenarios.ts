@@ -1,7 +1,8 @@
 /** The torture scenarios, in the order the harness runs them. */
 import { crashLoop } from './crash-loop.js'
+import { diskFull } from './disk-full.js'
 import { load } from './load.js'
 import type { Scenario } from './report.js'
 import { storeDamage } from './store-damage.js'
 
-export const SCENARIOS: Scenario[] = [crashLoop, storeDamage, load]
+export const SCENARIOS: Scenario[] = [crashLoop, storeDamage, diskFull, load]
