@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 
-import { BrokerResponseError } from '../../common/errors.js'
+import { BrokerResponseError, InvalidArgumentError } from '../../common/errors.js'
 import type { MessageExt } from '../../common/message/message-ext.js'
 import { decodeMessageId } from '../../common/message/message-id.js'
 import { MessageConst } from '../../common/message/message-const.js'
@@ -84,6 +84,12 @@ export function messageRoutes(app: FastifyInstance, broker: AdminBroker): void {
     },
     async (request) => {
       const q = request.query as { topic: string; key: string; max: number; begin?: number; end?: number }
+      // Ajv's query-string coercion turns "1e309" or "Infinity" into Infinity past `integer` and `maximum`.
+      for (const [name, value] of Object.entries({ max: q.max, begin: q.begin, end: q.end })) {
+        if (value !== undefined && !Number.isSafeInteger(value)) {
+          throw new InvalidArgumentError(`querystring/${name} must be an integer`)
+        }
+      }
       const r = await broker.store.queryMessage(q.topic, q.key, q.max, q.begin ?? 0, q.end ?? Number.MAX_SAFE_INTEGER)
       return { messages: r.messages.map((m) => messageView(broker, m)) }
     },
