@@ -29,6 +29,9 @@ pub enum Notice {
   CreateFileFailed = 7,
   /// Consume-queue segments and index files deleted by clean-up: a = queue segments, b = index files.
   QueuesCleaned = 8,
+  /// The last segment was shorter than the segment size and was extended with zeroes at open: a = its start
+  /// offset, b = the length it had, c = 0 commit log / 1 consume queue.
+  ShortSegmentExtended = 9,
 }
 
 /// Where events go. Implemented by the N-API channel in `lib.rs`, and by a recorder in tests.

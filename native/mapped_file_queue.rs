@@ -4,6 +4,7 @@
 //! only to add a segment, clean-up only to remove the oldest ones. Segments are `Arc`s, so a reader holding one
 //! keeps its mapping alive even after clean-up removed and deleted it.
 
+use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,6 +18,8 @@ pub struct MappedFileQueue {
   file_size: usize,
   files: RwLock<Vec<Arc<MappedFile>>>,
   flushed_where: AtomicI64,
+  /// The last segment was shorter than the segment size at load and was extended: (its offset, its length).
+  extended_short_last: Option<(i64, u64)>,
 }
 
 fn is_segment_name(name: &str) -> bool {
@@ -30,13 +33,17 @@ impl MappedFileQueue {
       file_size,
       files: RwLock::new(Vec::new()),
       flushed_where: AtomicI64::new(0),
+      extended_short_last: None,
     }
   }
 
-  /// Maps every segment in `dir` (store.md §2.4): sorted by name, an empty last file is deleted, any other file
-  /// of the wrong size stops the load. Positions start at the file end; recovery trims them.
+  /// Maps every segment in `dir` (store.md §2.4): sorted by name, an empty last file is deleted, a last file cut
+  /// short (a crash while it was being created, a torn copy) is extended with zeroes — what it lacks is as if never
+  /// written, and recovery cuts the log where its data ends — and any other file of the wrong size stops the load
+  /// (RocketMQ refuses a short last file too; ferrymq starts and says so, see `extended_short_last`). Positions start
+  /// at the file end; recovery trims them.
   pub fn load(dir: &Path, file_size: usize) -> StoreResult<MappedFileQueue> {
-    let queue = MappedFileQueue::new(dir, file_size);
+    let mut queue = MappedFileQueue::new(dir, file_size);
     let entries = match std::fs::read_dir(dir) {
       Ok(e) => e,
       Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(queue),
@@ -58,15 +65,27 @@ impl MappedFileQueue {
       let path = dir.join(name);
       let offset: i64 = name.parse().map_err(|_| StoreError::Corrupt(format!("bad segment name {name}")))?;
       let len = std::fs::metadata(&path).map_err(|e| StoreError::io("stat", &path, e))?.len();
-      if len == 0 && i == names.len() - 1 {
+      let last = i == names.len() - 1;
+      if len == 0 && last {
         // A segment created just before a crash, never written: RocketMQ deletes it too.
         std::fs::remove_file(&path).map_err(|e| StoreError::io("delete empty segment", &path, e))?;
         continue;
+      }
+      if last && len < file_size as u64 {
+        let f =
+          OpenOptions::new().write(true).open(&path).map_err(|e| StoreError::io("open short segment", &path, e))?;
+        f.set_len(file_size as u64).map_err(|e| StoreError::io("extend short segment", &path, e))?;
+        queue.extended_short_last = Some((offset, len));
       }
       files.push(Arc::new(MappedFile::open(&path, offset, file_size)?));
     }
     *queue.write_files() = files;
     Ok(queue)
+  }
+
+  /// The last segment was shorter than the segment size at load: (its offset, the length it had).
+  pub fn extended_short_last(&self) -> Option<(i64, u64)> {
+    self.extended_short_last
   }
 
   fn read_files(&self) -> RwLockReadGuard<'_, Vec<Arc<MappedFile>>> {

@@ -24,7 +24,7 @@ use crate::checkpoint::Checkpoint;
 use crate::config::StoreConfig;
 use crate::consume_queue::ConsumeQueue;
 use crate::error::{StoreError, StoreResult};
-use crate::events::EventSink;
+use crate::events::{notice, EventSink, Notice};
 use crate::flush::FlushService;
 use crate::index_file::IndexService;
 use crate::mapped_file_queue::MappedFileQueue;
@@ -304,6 +304,14 @@ impl Store {
       closed: AtomicBool::new(false),
     };
     store.recovery = recovery::recover(&store, last_exit_ok)?;
+    if let Some((offset, len)) = store.commit_log.extended_short_last() {
+      notice(&*store.events, Notice::ShortSegmentExtended, offset as f64, len as f64, 0.0);
+    }
+    for q in store.queues.all() {
+      if let Some((offset, len)) = q.files().extended_short_last() {
+        notice(&*store.events, Notice::ShortSegmentExtended, offset as f64, len as f64, 1.0);
+      }
+    }
     let writer_state = writer::WriterState::after_recovery(&store);
     let store = Arc::new(store);
     std::fs::write(&abort_path, std::process::id().to_string())

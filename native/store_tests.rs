@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{ConfigValue, StoreConfig};
 use crate::events::tests::Recorder;
-use crate::events::{EventSink, EVENT_APPEND};
+use crate::events::{EventSink, Notice, EVENT_APPEND};
 use crate::reader::{self, GetRequest};
 use crate::record::{self, tests::build};
 use crate::status::{GetStatus, PutStatus};
@@ -522,4 +522,44 @@ fn a_frame_that_does_not_continue_the_log_or_carries_a_bad_record_is_refused() {
   assert_eq!(slave.commit_log_bytes(), master.commit_log_bytes());
   master.store.close().unwrap();
   slave.store.close().unwrap();
+}
+
+#[test]
+fn a_last_segment_cut_short_is_extended_and_the_log_ends_where_its_data_does() {
+  let dir = TempDir::new("store");
+  let h = Harness::open(config(&dir, false));
+  let results = h.put_all(&(0..300).map(|i| message("S", i, 700)).collect::<Vec<_>>());
+  let files = h.store.commit_log.snapshot();
+  assert!(files.len() >= 3);
+  let last = files.last().unwrap().file_from_offset();
+  h.store.close().unwrap();
+  drop(h);
+  std::fs::write(dir.path().join("abort"), "1").unwrap();
+  // The last segment is cut inside its second record, as an interrupted copy leaves it.
+  let second = results.iter().find(|r| r.1 > last).unwrap().1;
+  let cut = (second - last + 50) as u64;
+  let path = dir.path().join("commitlog").join(crate::mapped_file::file_name(last));
+  std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(cut).unwrap();
+
+  let h = Harness::open(config(&dir, false));
+  assert_eq!(h.store.recovery.process_offset, second, "the log ends before the record the cut tore");
+  assert_eq!(std::fs::metadata(&path).unwrap().len(), 64 * 1024, "the segment has its full size again");
+  let said = h.events.0.lock().unwrap().iter().any(|e| {
+    e[0] == crate::events::EVENT_NOTICE
+      && e[2] == Notice::ShortSegmentExtended as i32 as f64
+      && e[3] == last as f64
+      && e[4] == cut as f64
+  });
+  assert!(said, "the store says which segment was short");
+  let kept = results.iter().filter(|r| r.1 < second).count() as i64;
+  assert_eq!(h.get("S", 0, 0, 1).0.max_offset, kept);
+  h.store.close().unwrap();
+  drop(h);
+
+  // A short segment that is not the last one still stops the open: later data would not follow it.
+  let first = dir.path().join("commitlog").join(crate::mapped_file::file_name(0));
+  std::fs::OpenOptions::new().write(true).open(&first).unwrap().set_len(1000).unwrap();
+  let events = Arc::new(Recorder::default());
+  let sink: Arc<dyn EventSink> = events.clone();
+  assert!(Store::open(config(&dir, false), sink).is_err());
 }

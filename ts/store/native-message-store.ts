@@ -76,6 +76,7 @@ const Notice = {
   WRITE_ERROR: 6,
   CREATE_FILE_FAILED: 7,
   QUEUES_CLEANED: 8,
+  SHORT_SEGMENT_EXTENDED: 9,
 } as const
 
 const TOPIC_CACHE_ENTRIES_MAX = 10_000
@@ -467,6 +468,12 @@ export class NativeMessageStore implements MessageStore {
         this.log.error(
           { errno: a, offset: b, kind: ['commitlog', 'consumequeue', 'index'][c] ?? c },
           'could not create a store file',
+        )
+        break
+      case Notice.SHORT_SEGMENT_EXTENDED:
+        this.log.warn(
+          { fileFromOffset: a, length: b, kind: c === 0 ? 'commitlog' : 'consumequeue' },
+          'the last segment was shorter than the segment size (cut short by a crash or a copy): extended with zeroes; recovery cut the log where its data ends',
         )
         break
       case Notice.QUEUES_CLEANED:
