@@ -1,12 +1,17 @@
 /**
- * Regressions the torture harness's hostile-input scenario found, each as its smallest reproduction.
+ * The torture harness's hostile-input scenario at test size (frame and header fuzz, hostile names, admin API fuzz,
+ * bad config and ACL files, ACL refusals), then the regressions it found, each as its smallest reproduction.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { afterEach, describe, expect, it } from 'vitest'
 
+import { stopAllBrokerProcesses } from '../../scripts/torture/broker-process.js'
+import { BAD_CONFIGS_TEST } from '../../scripts/torture/config-fuzz.js'
+import { hostileInput } from '../../scripts/torture/hostile-input.js'
 import { loadBrokerConfig } from '../../ts/broker/broker-config.js'
 import { BrokerController } from '../../ts/broker/broker-controller.js'
 import { ConfigError } from '../../ts/common/errors.js'
@@ -19,14 +24,37 @@ import { tempDir, type TempDir } from '../helpers/temp-dir.js'
 
 let cluster: TestCluster | undefined
 let dir: TempDir | undefined
+let scenarioDir = ''
 const servers: net.Server[] = []
 
 afterEach(async () => {
+  await stopAllBrokerProcesses()
+  if (scenarioDir) rmSync(scenarioDir, { recursive: true, force: true })
+  scenarioDir = ''
   dir?.remove()
   dir = undefined
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r))
   await cluster?.stop()
   cluster = undefined
+})
+
+describe('torture: hostile input', () => {
+  it(
+    'survives fuzzed frames, refuses hostile names, bad admin requests, bad config files and requests without permission',
+    { timeout: 300_000 },
+    async () => {
+      scenarioDir = mkdtempSync(join(tmpdir(), 'ferrymq-torture-test-'))
+      const report = await hostileInput.run({ size: 'test', dir: scenarioDir, seed: 42, log: () => {} })
+      expect(report.problems).toEqual([])
+      expect(report.ok).toBe(true)
+      expect(report.totals.fuzz_cases).toBeGreaterThanOrEqual(5000)
+      expect(report.totals.hostile_names_refused).toBeGreaterThan(700)
+      expect(report.totals.admin_fuzz_cases).toBe(300)
+      expect(report.totals.bad_configs_refused).toBe(BAD_CONFIGS_TEST)
+      // The admin codes and the codes whose topic or group needs PUB or SUB (protocol.md §6.2).
+      expect(report.totals.acl_codes_refused).toBe(15)
+    },
+  )
 })
 
 describe('torture: hostile input, regressions', () => {
