@@ -67,9 +67,8 @@ describe('client: broker restart', () => {
       },
       { timeoutMs: 10_000, what: 'a send to the restarted broker' },
     )
-    const restartedAt = Date.now()
+    // The periodic heartbeat is 30 s away: within this deadline only the one the failed pull asked for can help.
     await waitFor(() => seen.has('after'), { timeoutMs: 15_000, what: 'the message sent after the restart' })
-    // The periodic heartbeat is 30 s away; the pull that found no subscription asked for one at once.
-    expect(Date.now() - restartedAt).toBeLessThan(12_000)
+    expect(seen.has('after')).toBe(true)
   })
 })

@@ -93,6 +93,7 @@ export class MQClientInstance {
   private readonly brokerAddrTable = new Map<string, Map<number, string>>()
   private readonly timers: NodeJS.Timeout[] = []
   private lastUrgentHeartbeatAt = 0
+  private urgentHeartbeat: Promise<void> = Promise.resolve()
   private started = false
   private stopped = false
   /** Rebalance loop state. */
@@ -255,13 +256,17 @@ export class MQClientInstance {
   /**
    * A heartbeat to every broker now, at most once per second: for a broker that answers a pull with
    * SUBSCRIPTION_NOT_EXIST, i.e. one that restarted and lost this client's subscriptions. The Java client waits for
-   * its next period (up to 30 s), and its consumers stand still until then.
+   * its next period (up to 30 s), and its consumers stand still until then. Resolves when that heartbeat (the one
+   * just sent, or the one sent less than a second ago) is done.
    */
-  heartbeatSoon(): void {
+  heartbeatSoon(): Promise<void> {
     const now = Date.now()
-    if (this.stopped || !this.started || now - this.lastUrgentHeartbeatAt < URGENT_HEARTBEAT_GAP_MS) return
-    this.lastUrgentHeartbeatAt = now
-    void this.sendHeartbeatToAllBrokers()
+    if (this.stopped || !this.started) return Promise.resolve()
+    if (now - this.lastUrgentHeartbeatAt >= URGENT_HEARTBEAT_GAP_MS) {
+      this.lastUrgentHeartbeatAt = now
+      this.urgentHeartbeat = this.sendHeartbeatToAllBrokers()
+    }
+    return this.urgentHeartbeat
   }
 
   /** One heartbeat to every broker (masters only when no consumer lives here; client.md §1.4). */

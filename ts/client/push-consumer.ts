@@ -56,6 +56,8 @@ const PULL_TIME_DELAY_WHEN_EXCEPTION_MS = 3000
 const PULL_TIME_DELAY_WHEN_FLOW_CONTROL_MS = 50
 const PULL_TIME_DELAY_WHEN_BROKER_FLOW_CONTROL_MS = 20
 const PULL_TIME_DELAY_WHEN_SUSPEND_MS = 1000
+/** After the heartbeat a broker that had forgotten us asked for: it knows the subscription now. */
+const PULL_TIME_DELAY_AFTER_HEARTBEAT_MS = 10
 /** Orderly queue removal: wait this long for the consume lock, force after 20 s since the last lock. */
 const REMOVE_LOCK_WAIT_MS = 500
 const UNLOCK_DELAY_MS = 20_000
@@ -395,10 +397,16 @@ export class PushConsumer implements ConsumerInner {
       })
     } catch (err) {
       if (this.state !== 'running') return
+      if (err instanceof BrokerResponseError && err.responseCode === ResponseCode.SUBSCRIPTION_NOT_EXIST) {
+        // A broker that does not know our subscription restarted: tell it now rather than at the next period, and
+        // pull again once it knows.
+        this.log.info({ mq }, 'the broker does not know this consumer (it restarted?): heartbeat, then pull again')
+        return void this.instance
+          .heartbeatSoon()
+          .then(() => this.executePullRequestLater(req, PULL_TIME_DELAY_AFTER_HEARTBEAT_MS))
+      }
       const flowControl = err instanceof BrokerResponseError && err.responseCode === ResponseCode.FLOW_CONTROL
       if (!flowControl) this.log.warn({ mq, err }, 'pull failed, retrying in 3 s')
-      // A broker that does not know our subscription restarted: tell it now rather than at the next period.
-      if (err instanceof BrokerResponseError && err.responseCode === ResponseCode.SUBSCRIPTION_NOT_EXIST) this.instance.heartbeatSoon()
       return this.executePullRequestLater(
         req,
         flowControl ? PULL_TIME_DELAY_WHEN_BROKER_FLOW_CONTROL_MS : PULL_TIME_DELAY_WHEN_EXCEPTION_MS,
