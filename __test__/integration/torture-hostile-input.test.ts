@@ -9,6 +9,7 @@ import { join } from 'node:path'
 
 import { afterEach, describe, expect, it } from 'vitest'
 
+import { stopAclBrokers } from '../../scripts/torture/acl-fuzz.js'
 import { stopAllBrokerProcesses } from '../../scripts/torture/broker-process.js'
 import { BAD_CONFIGS_TEST } from '../../scripts/torture/config-fuzz.js'
 import { hostileInput } from '../../scripts/torture/hostile-input.js'
@@ -29,6 +30,7 @@ const servers: net.Server[] = []
 
 afterEach(async () => {
   await stopAllBrokerProcesses()
+  await stopAclBrokers()
   if (scenarioDir) rmSync(scenarioDir, { recursive: true, force: true })
   scenarioDir = ''
   dir?.remove()

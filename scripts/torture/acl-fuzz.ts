@@ -220,6 +220,12 @@ export interface AclBroker {
 
 const START_DEADLINE_MS = 60_000
 const STOP_DEADLINE_MS = 20_000
+const running = new Set<AclBroker>()
+
+/** Stops every ACL broker still running (a test's after-hook; the scenario stops its own). */
+export async function stopAclBrokers(): Promise<void> {
+  await Promise.all([...running].map((b) => b.stop()))
+}
 
 /**
  * `ferrymq broker -c broker.conf` with `aclEnable=true` and the accounts above. Started by hand rather than as a
@@ -250,7 +256,10 @@ export async function startAclBroker(dir: string, port: number, namesrvAddr: str
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-20_000)))
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const broker: AclBroker = { addr: `127.0.0.1:${port}`, stop: () => stop() }
+  running.add(broker)
   const stop = async (): Promise<void> => {
+    running.delete(broker)
     if (child.exitCode !== null || child.signalCode !== null) return
     child.kill('SIGTERM')
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS)
@@ -277,7 +286,7 @@ export async function startAclBroker(dir: string, port: number, namesrvAddr: str
     await stop()
     throw err
   }
-  return { addr: `127.0.0.1:${port}`, stop }
+  return broker
 }
 
 /** Creates the topic and group the checks name, as the admin account. */
