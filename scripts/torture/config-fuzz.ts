@@ -190,6 +190,8 @@ async function runBadConfig(o: BadConfigRunOptions, c: BadConfigCase, index: num
 interface BrokerRun {
   code: number | null
   started: boolean
+  /** The line that says where it listens, when it started. */
+  listening: string
   stderr: string
 }
 
@@ -206,12 +208,15 @@ function runBroker(confFile: string, dataDir: string): Promise<BrokerRun> {
   })
   let stderr = ''
   let started = false
+  let listening = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr = (stderr + d).slice(-20_000)
   })
   child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    if (/listening at/.test(d) && !started) {
+    const line = /^.*listening at.*$/m.exec(d)
+    if (line !== null && !started) {
       started = true
+      listening = line[0]
       child.kill('SIGKILL')
     }
   })
@@ -219,9 +224,34 @@ function runBroker(confFile: string, dataDir: string): Promise<BrokerRun> {
   return new Promise((resolve) => {
     child.once('close', (code) => {
       clearTimeout(deadline)
-      resolve({ code, started, stderr })
+      resolve({ code, started, listening, stderr })
     })
   })
+}
+
+/**
+ * A key given twice is no error: the last one wins, as `java.util.Properties` reads it, and operators append
+ * overrides to a file. Checked by starting a broker with `listenPort` twice: it must listen on the second.
+ */
+export async function duplicateKeyLastWins(dir: string, namesrvAddr: string): Promise<string[]> {
+  mkdirSync(dir, { recursive: true })
+  const [first, second] = await freePortPairs(2)
+  const conf = [
+    'brokerClusterName=TortureBadConf',
+    'brokerName=torture-duplicate-key',
+    'brokerIP1=127.0.0.1',
+    `listenPort=${first}`,
+    'fastListenPortEnable=false',
+    'adminPort=-1',
+    `namesrvAddr=${namesrvAddr}`,
+    `storePathRootDir=${join(dir, 'store')}`,
+    'mappedFileSizeCommitLog=1048576',
+    `listenPort=${second}`,
+  ]
+  writeFileSync(join(dir, 'broker.conf'), `${conf.join('\n')}\n`)
+  const run = await runBroker(join(dir, 'broker.conf'), dir)
+  if (!run.started) return [`the broker did not start: ${run.stderr.slice(-500)}`]
+  return run.listening.includes(`:${second}`) ? [] : [`it listens elsewhere than the last listenPort: ${run.listening}`]
 }
 
 function portFree(port: number): Promise<boolean> {

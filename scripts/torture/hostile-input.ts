@@ -7,7 +7,8 @@
  * 2. Hostile topic and group names (`name-fuzz.ts`) in every request and admin route that names one: refused, and
  *    nothing named after them on disk or in the broker's tables (the frame fuzz's names are checked the same way).
  * 3. The admin API fuzzed from its own OpenAPI document (`admin-fuzz.ts`).
- * 4. Malformed `broker.conf` and `plain_acl.yml` files (`config-fuzz.ts`): a clear error, nothing half-started.
+ * 4. Malformed `broker.conf` and `plain_acl.yml` files (`config-fuzz.ts`): a clear error, nothing half-started. A
+ *    key given twice is no error: the last one wins, as in Java (not at `test` size: it starts a broker).
  * 5. ACL (`acl-fuzz.ts`): every request code that needs a permission refused without it, with the 4.x answer.
  *
  * Sizes: `test` a few thousand frame cases and a few hundred admin requests (seconds); `quick` 50,000 and 2,000;
@@ -26,7 +27,7 @@ import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { ACL_ACCOUNTS, prepareAclBroker, runAclChecks, startAclBroker } from './acl-fuzz.js'
 import { runAdminFuzz } from './admin-fuzz.js'
 import { BrokerProcess, freePortPairs } from './broker-process.js'
-import { BAD_CONFIGS, BAD_CONFIGS_TEST, runBadConfigs } from './config-fuzz.js'
+import { BAD_CONFIGS, BAD_CONFIGS_TEST, duplicateKeyLastWins, runBadConfigs } from './config-fuzz.js'
 import { runFrameFuzz } from './frame-fuzz.js'
 import { leftBehind, runHostileNames } from './name-fuzz.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
@@ -65,6 +66,11 @@ export const hostileInput: Scenario = {
     try {
       await brokerParts(ctx, r, namesrvAddr, marker)
       await badConfigs(ctx, r, namesrv, size.badConfigs)
+      if (ctx.size !== 'test') {
+        const duplicate = await duplicateKeyLastWins(join(ctx.dir, 'duplicate-key'), namesrvAddr)
+        r.row('a key given twice: the last wins, as in Java', duplicate.length === 0 ? 'yes' : 'no')
+        for (const p of duplicate) r.check(false, `a key given twice: ${p}`)
+      }
       await acl(ctx, r, namesrvAddr)
     } finally {
       await namesrv.shutdown()
