@@ -27,20 +27,16 @@ import { RemotingCommand as RemotingCommandClass, type RemotingCommand } from '.
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
 import type { RemotingServer } from '../../ts/remoting/remoting-server.js'
 import { heartbeat, pull, request, send } from '../helpers/broker-requests.js'
+import { maxFrameSession, newFuzzStats, runSession, type SessionTarget } from '../../scripts/torture/frame-fuzz.js'
 import {
   drawSession,
   encodeCommand,
-  expectsResponse,
   plainRequest,
   ReferenceFrameReader,
   SERIALIZE_JSON,
   SERIALIZE_ROCKETMQ,
   sessionArbitraries,
   sessionSeed,
-  TOTAL_LENGTH_MAX,
-  type DecodedFrame,
-  type FuzzCommand,
-  type Session,
 } from '../helpers/frame-arbitraries.js'
 import { startCluster, type TestCluster } from '../helpers/start-broker.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -49,22 +45,8 @@ const SEED = process.env.FUZZ_SEED === undefined ? 0x46_75_7a_7a : Number(proces
 const CASES_MIN = 100_000
 /** Connections fuzzing at once. */
 const WORKERS = 16
-/** Longest wait for the answers to one session's requests, or for the broker to close a connection. */
-const ANSWER_DEADLINE_MS = 30_000
-const CLOSE_DEADLINE_MS = 15_000
 const RSS_GROWTH_MAX = 300 * 1024 * 1024
 const VALID_TOPIC_CHARS = /^[%|a-zA-Z0-9_-]+$/
-/** Requests a broker may send its clients (protocol.md §1.5). */
-const BROKER_TO_CLIENT_CODES = new Set<number>([
-  RequestCode.CHECK_TRANSACTION_STATE,
-  RequestCode.NOTIFY_CONSUMER_IDS_CHANGED,
-  RequestCode.RESET_CONSUMER_CLIENT_OFFSET,
-  RequestCode.GET_CONSUMER_STATUS_FROM_CLIENT,
-  RequestCode.GET_CONSUMER_RUNNING_INFO,
-  RequestCode.CONSUME_MESSAGE_DIRECTLY,
-  RequestCode.PUSH_REPLY_MESSAGE_TO_CLIENT,
-])
-
 interface LogSummary {
   counts: Map<string, number>
   errors: string[]
@@ -94,300 +76,6 @@ function summarizingLogger(summary: LogSummary): Logger {
     child: () => logger,
   }
   return logger
-}
-
-function rejectAfter(ms: number, what: string): { promise: Promise<never>; cancel(): void } {
-  let timer: NodeJS.Timeout | undefined
-  const promise = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
-  })
-  promise.catch(() => {})
-  return { promise, cancel: () => clearTimeout(timer) }
-}
-
-/** `p`, or a rejection once `ms` have passed. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  const deadline = rejectAfter(ms, what)
-  try {
-    return await Promise.race([p, deadline.promise])
-  } finally {
-    deadline.cancel()
-  }
-}
-
-/** A small deterministic generator for the split points of a session's writes. */
-function splitPoints(seed: number, length: number, pieces: number): number[] {
-  let x = seed >>> 0 || 1
-  const points = new Set<number>()
-  for (let i = 0; i < pieces - 1; i++) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    points.add(1 + (x % Math.max(1, length - 1)))
-  }
-  return [...points].sort((a, b) => a - b)
-}
-
-interface Expected {
-  command: FuzzCommand
-  answered: boolean
-  /** Must be answered before the session ends; held pulls (long polling) may be answered late or never. */
-  required: boolean
-  /** Must never be answered: oneway or flagged as a response (§1.4), or after a frame that closes the stream. */
-  forbidden: boolean
-}
-
-interface FuzzStats {
-  cases: number
-  sessions: number
-  endings: Map<string, number>
-  debatableAnswered: number
-  debatableClosed: number
-  responseCodes: Map<number, number>
-  brokerRequests: number
-  unexpectedOpaques: number
-}
-
-/**
- * One connection doing one session: the well-formed requests (pipelined, in one write or in pieces), their
- * answers, then the ending. Returns what went wrong.
- */
-async function runSession(
-  ports: readonly number[],
-  session: Session,
-  label: string,
-  stats: FuzzStats,
-  sockets: Set<net.Socket>,
-): Promise<string[]> {
-  const problems: string[] = []
-  const socket = net.connect({ host: '127.0.0.1', port: ports[session.port] ?? ports[0]!, noDelay: true })
-  sockets.add(socket)
-  socket.on('error', () => {
-    // ECONNRESET/EPIPE when the broker closes first: the close is what the session checks.
-  })
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  const expected = new Map<number, Expected>()
-  let phase: 'requests' | 'malformed' | 'lenient' = 'requests'
-  let requiredLeft = 0
-  let onProgress: (() => void) | null = null
-  const reader = new ReferenceFrameReader()
-
-  const onFrame = (f: DecodedFrame): void => {
-    if ((f.flag & 1) === 0) {
-      stats.brokerRequests++
-      if (!BROKER_TO_CLIENT_CODES.has(f.code)) problems.push(`${label}: broker sent a request with code ${f.code}`)
-      return
-    }
-    stats.responseCodes.set(f.code, (stats.responseCodes.get(f.code) ?? 0) + 1)
-    const e = expected.get(f.opaque)
-    // After a debatable frame or garbage, the broker may answer an opaque found in those bytes: any opaque at all,
-    // one of an earlier request included.
-    if (phase === 'lenient' && (e === undefined || e.answered || e.forbidden)) {
-      stats.unexpectedOpaques++
-      return
-    }
-    if (e === undefined) {
-      problems.push(`${label}: response to opaque ${f.opaque}, which no request carried: ${describeFrame(f)}`)
-      return
-    }
-    if (e.forbidden) {
-      problems.push(
-        `${label}: answered a request that must get no answer: ${describeCommand(e.command)} → ${f.code} ${f.remark}`,
-      )
-    } else if (e.answered) {
-      problems.push(`${label}: second answer to ${describeCommand(e.command)}: ${describeFrame(f)}`)
-    }
-    if (f.serializeType !== e.command.serializeType) {
-      problems.push(`${label}: ${describeCommand(e.command)} answered with serialize type ${f.serializeType}`)
-    }
-    if (f.extFields !== null) {
-      for (const [k, v] of Object.entries(f.extFields)) {
-        if (typeof v !== 'string')
-          problems.push(`${label}: response ext field ${k} is ${JSON.stringify(v)}, not a string`)
-      }
-    }
-    e.answered = true
-    if (e.required) requiredLeft--
-    onProgress?.()
-  }
-  socket.on('data', (chunk: Buffer) => {
-    try {
-      for (const f of reader.push(chunk)) onFrame(f)
-    } catch (err) {
-      problems.push(`${label}: undecodable bytes from the broker: ${(err as Error).message}`)
-      socket.destroy()
-    }
-  })
-
-  const expect_ = (command: FuzzCommand, forbidden: boolean): void => {
-    const required = !forbidden && expectsResponse(command) && !mayBeHeld(command)
-    expected.set(command.opaque, {
-      command,
-      answered: false,
-      required,
-      forbidden: forbidden || !expectsResponse(command),
-    })
-    if (required) requiredLeft++
-  }
-  /** An opaque no request of this session carries. */
-  let nextFree = 0x5eed_0000
-  const freeOpaque = (): number => {
-    while (expected.has(nextFree)) nextFree++
-    return nextFree++
-  }
-
-  try {
-    await within(
-      new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve)
-        socket.once('error', reject)
-      }),
-      CLOSE_DEADLINE_MS,
-      `${label}: connect`,
-    )
-
-    // Well-formed requests, opaques made unique so every answer maps to one request.
-    const frames: Buffer[] = []
-    for (const c of session.commands) {
-      let opaque = c.opaque | 0
-      while (expected.has(opaque)) opaque = (opaque + 1) | 0
-      const command = { ...c, opaque }
-      expect_(command, false)
-      frames.push(encodeCommand(command))
-    }
-    stats.cases += session.commands.length
-    if (frames.length > 0) {
-      const all = Buffer.concat(frames)
-      if (session.pieces === 0) {
-        socket.write(all)
-      } else {
-        let at = 0
-        for (const cut of [...splitPoints(all.length ^ session.pieces, all.length, session.pieces), all.length]) {
-          socket.write(all.subarray(at, cut))
-          at = cut
-          // Separate writes in separate turns: the broker sees frames split across chunks.
-          await new Promise((r) => setImmediate(r))
-        }
-      }
-    }
-    const allAnswered = new Promise<void>((resolve) => {
-      onProgress = () => {
-        if (requiredLeft === 0) resolve()
-      }
-      onProgress()
-    })
-    const earlyClose = closed.then(() => {
-      throw new Error('the broker closed the connection')
-    })
-    earlyClose.catch(() => {})
-    try {
-      await within(Promise.race([allAnswered, earlyClose]), ANSWER_DEADLINE_MS, 'answers')
-    } catch (err) {
-      const missing = [...expected.values()]
-        .filter((e) => e.required && !e.answered)
-        .map((e) => describeCommand(e.command))
-      problems.push(
-        `${label}: ${(err as Error).message} with ${missing.length} requests unanswered, e.g. ${missing.slice(0, 3).join('; ')}`,
-      )
-      return problems
-    }
-    onProgress = null
-
-    const ending = session.ending
-    stats.endings.set(ending.kind, (stats.endings.get(ending.kind) ?? 0) + 1)
-    switch (ending.kind) {
-      case 'clean':
-        socket.end()
-        break
-      case 'malformed': {
-        // The frame closes the stream: the request right behind it in the same write must not be answered.
-        const trailing = plainRequest(freeOpaque(), ending.trailingBinary ? SERIALIZE_ROCKETMQ : SERIALIZE_JSON)
-        expect_(trailing, true)
-        phase = 'malformed'
-        stats.cases++
-        socket.write(Buffer.concat([ending.frame.bytes, encodeCommand(trailing)]))
-        break
-      }
-      case 'debatable': {
-        const trailing = plainRequest(freeOpaque(), ending.trailingBinary ? SERIALIZE_ROCKETMQ : SERIALIZE_JSON)
-        expect_(trailing, false)
-        phase = 'lenient'
-        stats.cases++
-        const trailingAnswered = new Promise<'answered'>((resolve) => {
-          onProgress = () => {
-            if (expected.get(trailing.opaque)!.answered) resolve('answered')
-          }
-        })
-        socket.write(Buffer.concat([ending.frame.bytes, encodeCommand(trailing)]))
-        try {
-          const outcome = await within(
-            Promise.race([trailingAnswered, closed.then(() => 'closed' as const)]),
-            CLOSE_DEADLINE_MS,
-            'outcome',
-          )
-          if (outcome === 'answered') {
-            stats.debatableAnswered++
-            socket.end()
-          } else {
-            stats.debatableClosed++
-          }
-        } catch {
-          problems.push(
-            `${label}: after a debatable frame (${ending.frame.kind}) the connection neither closed nor answered the next request`,
-          )
-        }
-        break
-      }
-      case 'truncated': {
-        const command = { ...ending.command, opaque: freeOpaque() }
-        expect_(command, true)
-        const bytes = encodeCommand(command)
-        stats.cases++
-        socket.end(bytes.subarray(0, Math.max(1, Math.floor(bytes.length * ending.keepFraction))))
-        break
-      }
-      case 'garbage':
-        phase = 'lenient'
-        stats.cases++
-        socket.end(ending.bytes)
-        break
-    }
-    try {
-      await within(closed, CLOSE_DEADLINE_MS, 'close')
-    } catch {
-      const what = ending.kind === 'malformed' || ending.kind === 'debatable' ? ` (${ending.frame.kind})` : ''
-      problems.push(`${label}: connection not closed after the ${ending.kind} ending${what}`)
-    }
-    return problems
-  } catch (err) {
-    problems.push(`${label}: ${(err as Error).message}`)
-    return problems
-  } finally {
-    socket.destroy()
-    sockets.delete(socket)
-  }
-}
-
-/** A pull that asks to be held (SUSPEND, sysFlag bit 1) may be answered only when a message arrives or it expires. */
-function mayBeHeld(c: FuzzCommand): boolean {
-  if (c.code !== RequestCode.PULL_MESSAGE) return false
-  // The last of repeated keys wins, in both serializations.
-  const sysFlag = c.extFields?.findLast(([k, v]) => k === 'sysFlag' && v !== null)?.[1]
-  const n = Number(String(sysFlag).trim())
-  return Number.isInteger(n) && (n & 2) !== 0
-}
-
-function describeFrame(f: DecodedFrame): string {
-  const type = f.serializeType === SERIALIZE_JSON ? 'json' : 'binary'
-  return `${type} code ${f.code} opaque ${f.opaque} flag ${f.flag} remark ${JSON.stringify(f.remark)} ext ${JSON.stringify(f.extFields)} body ${f.bodyBytes}`
-}
-
-function describeCommand(c: FuzzCommand): string {
-  const ext = c.extFields === null ? 'null' : JSON.stringify(Object.fromEntries(c.extFields)).slice(0, 300)
-  const type = c.serializeType === SERIALIZE_JSON ? 'json' : 'binary'
-  return `${type} code ${c.code} opaque ${c.opaque} flag ${c.flag} ext ${ext} body ${c.body?.length ?? 'null'}`
 }
 
 /** A send to the health topic read back by pull, retried while the broker answers "busy" (flow control). */
@@ -540,47 +228,13 @@ describe('broker fuzz', () => {
     }
     let healthRounds = 0
     await healthRound(c, healthTopic, healthGroup, healthRounds++)
-    const stats: FuzzStats = {
-      cases: 0,
-      sessions: 0,
-      endings: new Map(),
-      debatableAnswered: 0,
-      debatableClosed: 0,
-      responseCodes: new Map(),
-      brokerRequests: 0,
-      unexpectedOpaques: 0,
-    }
+    const stats = newFuzzStats()
+    const target: SessionTarget = { host: '127.0.0.1', ports, extFieldsMustBeStrings: true }
     const problems: string[] = []
 
     // The largest legal frame is read and answered; one byte more closes the connection unread.
     for (const extra of [0, 1]) {
-      const command: FuzzCommand = {
-        ...plainRequest(1),
-        code: RequestCode.SEND_MESSAGE_V2,
-        extFields: [
-          ['a', 'FzPG'],
-          ['b', 'FzT0'],
-          ['c', 'TBW102'],
-          ['d', '4'],
-          ['e', '0'],
-          ['f', '0'],
-          ['g', String(Date.now())],
-          ['h', '0'],
-        ],
-      }
-      const headerOnly = encodeCommand({ ...command, body: null })
-      const body = Buffer.alloc(TOTAL_LENGTH_MAX + 4 - headerOnly.length + extra, 0x61)
-      const session: Session = {
-        port: 0,
-        commands: extra === 0 ? [{ ...command, body }] : [],
-        pieces: 0,
-        ending: { kind: 'clean' },
-      }
-      if (extra === 1) {
-        const frame = encodeCommand({ ...command, body })
-        session.ending = { kind: 'malformed', frame: { kind: 'length 16777213', bytes: frame }, trailingBinary: false }
-      }
-      problems.push(...(await runSession(ports, session, `max frame + ${extra}`, stats, sockets)))
+      problems.push(...(await runSession(target, maxFrameSession(extra), `max frame + ${extra}`, stats, sockets)))
     }
 
     // The baseline is taken once the fuzz's own machinery is warm: arbitraries built, large buffers allocated once.
@@ -599,7 +253,7 @@ describe('broker fuzz', () => {
         const index = nextSession++
         const session = drawSession(arbs, sessionSeed(SEED, index))
         stats.sessions++
-        problems.push(...(await runSession(ports, session, `seed ${SEED} session ${index}`, stats, sockets)))
+        problems.push(...(await runSession(target, session, `seed ${SEED} session ${index}`, stats, sockets)))
       }
     }
     // Meanwhile the well-behaved client keeps sending and reading back on its own connection.

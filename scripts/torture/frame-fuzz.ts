@@ -77,25 +77,46 @@ export interface FrameFuzzResult {
   problems: string[]
 }
 
-interface FuzzStats {
+/** What the sessions of a run add up to; `runSession` adds to it. */
+export interface FuzzStats {
   cases: number
   sessions: number
   endings: Map<string, number>
   debatableAnswered: number
   debatableClosed: number
   responseCodes: Map<number, number>
+  /** Requests the broker sent (flag bit 0 clear). */
+  brokerRequests: number
+  /** Answers after a debatable frame or garbage to an opaque no pending request carries. */
+  unexpectedOpaques: number
 }
 
-/** Runs the fuzz; resolves once enough cases went out, or at the first problems (the broker stops serving, say). */
-export async function runFrameFuzz(o: FrameFuzzOptions): Promise<FrameFuzzResult> {
-  const stats: FuzzStats = {
+export function newFuzzStats(): FuzzStats {
+  return {
     cases: 0,
     sessions: 0,
     endings: new Map(),
     debatableAnswered: 0,
     debatableClosed: 0,
     responseCodes: new Map(),
+    brokerRequests: 0,
+    unexpectedOpaques: 0,
   }
+}
+
+/** Where a session connects to, and how strictly its answers are read. */
+export interface SessionTarget {
+  host: string
+  /** A session connects to `ports[session.port]`, or to `ports[0]` when there is no such port. */
+  ports: readonly number[]
+  /** Also report an answer whose ext fields are not all strings. */
+  extFieldsMustBeStrings?: boolean
+}
+
+/** Runs the fuzz; resolves once enough cases went out, or at the first problems (the broker stops serving, say). */
+export async function runFrameFuzz(o: FrameFuzzOptions): Promise<FrameFuzzResult> {
+  const stats = newFuzzStats()
+  const target: SessionTarget = { host: o.host, ports: [o.port] }
   const problems: string[] = []
   const sockets = new Set<net.Socket>()
   const addProblems = (found: string[]): void => {
@@ -105,7 +126,7 @@ export async function runFrameFuzz(o: FrameFuzzOptions): Promise<FrameFuzzResult
   try {
     // The largest legal frame is read and answered; one byte more closes the connection unread.
     for (const extra of [0, 1]) {
-      addProblems(await runSession(o, maxFrameSession(extra), `largest frame + ${extra}`, stats, sockets))
+      addProblems(await runSession(target, maxFrameSession(extra), `largest frame + ${extra}`, stats, sockets))
     }
     const arbs = sessionArbitraries(o.names)
     let nextSession = 0
@@ -116,7 +137,7 @@ export async function runFrameFuzz(o: FrameFuzzOptions): Promise<FrameFuzzResult
         const index = nextSession++
         const session = drawSession(arbs, sessionSeed(o.seed, index))
         stats.sessions++
-        addProblems(await runSession(o, session, `seed ${o.seed} session ${index}`, stats, sockets))
+        addProblems(await runSession(target, session, `seed ${o.seed} session ${index}`, stats, sockets))
         if (++done % o.sessionsPerBatch !== 0 || problems.length > 0) continue
         // The batch is out: the broker must still serve a well-behaved client.
         try {
@@ -158,7 +179,7 @@ export async function runFrameFuzz(o: FrameFuzzOptions): Promise<FrameFuzzResult
 }
 
 /** A send whose frame is exactly the largest legal one (`extra` 0), or one byte over it (a malformed ending). */
-function maxFrameSession(extra: number): Session {
+export function maxFrameSession(extra: number): Session {
   const command: FuzzCommand = {
     ...plainRequest(1),
     code: RequestCode.SEND_MESSAGE_V2,
@@ -194,16 +215,20 @@ interface Expected {
   forbidden: boolean
 }
 
-/** One connection doing one session; returns what went wrong. */
-async function runSession(
-  o: FrameFuzzOptions,
+/**
+ * One connection doing one session: the well-formed requests (pipelined, in one write or in pieces), their
+ * answers, then the ending. Returns what went wrong.
+ */
+export async function runSession(
+  target: SessionTarget,
   session: Session,
   label: string,
   stats: FuzzStats,
   sockets: Set<net.Socket>,
 ): Promise<string[]> {
   const problems: string[] = []
-  const socket = net.connect({ host: o.host, port: o.port, noDelay: true })
+  const port = target.ports[session.port] ?? target.ports[0]!
+  const socket = net.connect({ host: target.host, port, noDelay: true })
   sockets.add(socket)
   socket.on('error', () => {
     // ECONNRESET/EPIPE when the broker closes first: the close is what the session checks.
@@ -217,13 +242,17 @@ async function runSession(
 
   const onFrame = (f: DecodedFrame): void => {
     if ((f.flag & 1) === 0) {
+      stats.brokerRequests++
       if (!BROKER_TO_CLIENT_CODES.has(f.code)) problems.push(`${label}: broker sent a request with code ${f.code}`)
       return
     }
     stats.responseCodes.set(f.code, (stats.responseCodes.get(f.code) ?? 0) + 1)
     const e = expected.get(f.opaque)
     // After a debatable frame or garbage the broker may answer an opaque found in those bytes, any one at all.
-    if (lenient && (e === undefined || e.answered || e.forbidden)) return
+    if (lenient && (e === undefined || e.answered || e.forbidden)) {
+      stats.unexpectedOpaques++
+      return
+    }
     if (e === undefined) {
       problems.push(`${label}: answer to opaque ${f.opaque}, which no request carried: ${describeFrame(f)}`)
       return
@@ -235,6 +264,12 @@ async function runSession(
     }
     if (f.serializeType !== e.command.serializeType) {
       problems.push(`${label}: ${describeCommand(e.command)} answered with serialize type ${f.serializeType}`)
+    }
+    if (target.extFieldsMustBeStrings === true && f.extFields !== null) {
+      for (const [k, v] of Object.entries(f.extFields)) {
+        if (typeof v !== 'string')
+          problems.push(`${label}: answer ext field ${k} is ${JSON.stringify(v)}, not a string`)
+      }
     }
     e.answered = true
     if (e.required) requiredLeft--
