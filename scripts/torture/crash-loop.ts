@@ -24,6 +24,7 @@ import { loadBinding } from '../../ts/native/binding.js'
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
 import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { BrokerProcess, freePortPairs } from './broker-process.js'
+import { pullRequest, queueOffset } from './queue-reader.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
 
 const TOPIC = 'TortureCrash'
@@ -227,35 +228,12 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: string):
   }
 }
 
-async function maxOffset(client: RemotingClient, addr: string, queueId: number): Promise<number> {
-  const r = await client.invoke(
-    addr,
-    RemotingCommand.createRequest(RequestCode.GET_MAX_OFFSET, { topic: TOPIC, queueId: String(queueId) }),
-    5000,
-  )
-  return r.code === ResponseCode.SUCCESS ? Number(r.extFields?.offset ?? 0) : 0
+function maxOffset(client: RemotingClient, addr: string, queueId: number): Promise<number> {
+  return queueOffset(client, addr, TOPIC, queueId, RequestCode.GET_MAX_OFFSET)
 }
 
-async function pullFrom(
-  client: RemotingClient,
-  addr: string,
-  queueId: number,
-  offset: number,
-): Promise<RemotingCommand> {
-  const ext = {
-    consumerGroup: 'TortureScan',
-    topic: TOPIC,
-    queueId: String(queueId),
-    queueOffset: String(offset),
-    maxMsgNums: String(PULL_BATCH),
-    sysFlag: String(0x4),
-    commitOffset: '0',
-    suspendTimeoutMillis: '0',
-    subscription: '*',
-    subVersion: '0',
-    expressionType: 'TAG',
-  }
-  return client.invoke(addr, RemotingCommand.createRequest(RequestCode.PULL_MESSAGE, ext), 10_000)
+function pullFrom(client: RemotingClient, addr: string, queueId: number, offset: number): Promise<RemotingCommand> {
+  return client.invoke(addr, pullRequest('TortureScan', TOPIC, queueId, offset, PULL_BATCH), 10_000)
 }
 
 /** Reads the last units of each queue; returns what disagrees with the unit it was read through. */

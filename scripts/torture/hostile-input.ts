@@ -30,6 +30,7 @@ import { BrokerProcess, freePortPairs } from './broker-process.js'
 import { BAD_CONFIGS, BAD_CONFIGS_TEST, duplicateKeyLastWins, runBadConfigs } from './config-fuzz.js'
 import { runFrameFuzz } from './frame-fuzz.js'
 import { leftBehind, runHostileNames } from './name-fuzz.js'
+import { pullRequest } from './queue-reader.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
 
 const SIZES: Record<Size, { frameCases: number; connections: number; adminCases: number; badConfigs: number }> = {
@@ -322,7 +323,8 @@ class Health {
     )
     const offset = sent.ext('queueOffset')
     const pulled = await this.retryBusy(
-      () => this.client.invoke(this.broker.addr, pullRequest(HEALTH_TOPIC, HEALTH_GROUP, Number(offset)), TIMEOUT_MS),
+      () =>
+        this.client.invoke(this.broker.addr, pullRequest(HEALTH_GROUP, HEALTH_TOPIC, 0, Number(offset), 1), TIMEOUT_MS),
       'pull',
     )
     const [m] = decodeMessages(pulled.body ?? Buffer.alloc(0))
@@ -377,22 +379,6 @@ async function createTopic(client: RemotingClient, addr: string, topic: string):
 function sendRequest(topic: string, body: Buffer): RemotingCommand {
   const ext = { a: 'TortureHealthPG', b: topic, c: 'TBW102', d: '4', e: '0', f: '0', g: String(Date.now()), h: '0' }
   return RemotingCommand.createRequest(RequestCode.SEND_MESSAGE_V2, ext, body)
-}
-
-function pullRequest(topic: string, group: string, offset: number): RemotingCommand {
-  return RemotingCommand.createRequest(RequestCode.PULL_MESSAGE, {
-    consumerGroup: group,
-    topic,
-    queueId: '0',
-    queueOffset: String(offset),
-    maxMsgNums: '1',
-    sysFlag: '4',
-    commitOffset: '0',
-    suspendTimeoutMillis: '0',
-    subscription: '*',
-    subVersion: '0',
-    expressionType: 'TAG',
-  })
 }
 
 function alive(pid: number | undefined): boolean {

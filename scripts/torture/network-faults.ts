@@ -35,6 +35,7 @@ import { RemotingClient, type RemotingClientOptions } from '../../ts/remoting/re
 import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { BrokerProcess, freePortPairs } from './broker-process.js'
 import { seededRandom } from './crash-loop.js'
+import { pullRequest as pullQueue, queueOffset } from './queue-reader.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
 import { TcpProxy } from './tcp-proxy.js'
 
@@ -534,19 +535,7 @@ class SlowReader {
 }
 
 function pullRequest(topic: string, queueId: number, offset: number): RemotingCommand {
-  return RemotingCommand.createRequest(RequestCode.PULL_MESSAGE, {
-    consumerGroup: 'NetScan',
-    topic,
-    queueId: String(queueId),
-    queueOffset: String(offset),
-    maxMsgNums: String(PULL_BATCH),
-    sysFlag: String(0x4),
-    commitOffset: '0',
-    suspendTimeoutMillis: '0',
-    subscription: '*',
-    subVersion: '0',
-    expressionType: 'TAG',
-  })
+  return pullQueue('NetScan', topic, queueId, offset, PULL_BATCH)
 }
 
 async function healthRound(producer: Producer, client: RemotingClient, addr: string): Promise<boolean> {
@@ -699,12 +688,7 @@ class Traffic {
 async function readAll(client: RemotingClient, addr: string, topic: string): Promise<Map<string, number>> {
   const out = new Map<string, number>()
   for (let q = 0; q < QUEUES; q++) {
-    const maxRes = await client.invoke(
-      addr,
-      RemotingCommand.createRequest(RequestCode.GET_MAX_OFFSET, { topic, queueId: String(q) }),
-      5000,
-    )
-    const max = maxRes.code === ResponseCode.SUCCESS ? Number(maxRes.extFields?.offset ?? 0) : 0
+    const max = await queueOffset(client, addr, topic, q, RequestCode.GET_MAX_OFFSET)
     let at = 0
     while (at < max) {
       const res = await client.invoke(addr, pullRequest(topic, q, at), 10_000)

@@ -34,9 +34,9 @@ import { RequestCode } from '../../ts/common/request-code.js'
 import { ResponseCode } from '../../ts/common/response-code.js'
 import { NamesrvController } from '../../ts/namesrv/namesrv-controller.js'
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
-import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { BrokerProcess } from './broker-process.js'
 import { seededRandom } from './crash-loop.js'
+import { pullRequest, queueOffset } from './queue-reader.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
 
 const TOPIC = 'TortureDamage'
@@ -139,27 +139,6 @@ export interface QueueScan {
   stuck: string[]
 }
 
-async function queueOffset(client: RemotingClient, addr: string, topic: string, q: number, code: number) {
-  const r = await client.invoke(addr, RemotingCommand.createRequest(code, { topic, queueId: String(q) }), 5000)
-  return r.code === ResponseCode.SUCCESS ? Number(r.extFields?.offset ?? 0) : 0
-}
-
-function pullRequest(topic: string, queueId: number, offset: number): RemotingCommand {
-  return RemotingCommand.createRequest(RequestCode.PULL_MESSAGE, {
-    consumerGroup: 'TortureScan',
-    topic,
-    queueId: String(queueId),
-    queueOffset: String(offset),
-    maxMsgNums: String(PULL_BATCH),
-    sysFlag: String(0x4),
-    commitOffset: '0',
-    suspendTimeoutMillis: '0',
-    subscription: '*',
-    subVersion: '0',
-    expressionType: 'TAG',
-  })
-}
-
 /** Pulls every queue of `topic` from its min to its max offset, following `nextBeginOffset` past what is refused. */
 export async function readQueues(
   client: RemotingClient,
@@ -177,7 +156,7 @@ export async function readQueues(
     const max = await queueOffset(client, addr, topic, q, RequestCode.GET_MAX_OFFSET)
     let at = await queueOffset(client, addr, topic, q, RequestCode.GET_MIN_OFFSET)
     while (at < max) {
-      const r = await client.invoke(addr, pullRequest(topic, q, at), 10_000)
+      const r = await client.invoke(addr, pullRequest('TortureScan', topic, q, at, PULL_BATCH), 10_000)
       const next = Number(r.extFields?.nextBeginOffset ?? at)
       if (r.code === ResponseCode.SUCCESS && r.body !== null) {
         const s = servedRecords(r.body)
