@@ -100,10 +100,11 @@ export class BrokerProcess {
   }
 
   /**
-   * Starts the process and waits until the broker answers requests (its store has recovered); resolves with the
-   * milliseconds that took.
+   * Starts the process and waits until the broker answers requests (its store has recovered) and, unless
+   * `waitRegistered` is false (a name server that is down on purpose), until its name server lists it, so that
+   * clients started next find its routes. Resolves with the milliseconds until it answered.
    */
-  async start(timeoutMs = 60_000): Promise<number> {
+  async start(timeoutMs = 60_000, { waitRegistered = true }: { waitRegistered?: boolean } = {}): Promise<number> {
     const startedAt = performance.now()
     const s = this.spec
     mkdirSync(s.dataDir, { recursive: true })
@@ -158,10 +159,22 @@ export class BrokerProcess {
         timeoutMs,
         `broker ${s.brokerName}/${s.brokerId} to start`,
       )
+      const answeredMs = performance.now() - startedAt
+      if (waitRegistered) {
+        await until(
+          () =>
+            admin.clusterList().then(
+              (brokers) => brokers.some((b) => b.addr === this.addr),
+              () => false,
+            ),
+          timeoutMs,
+          `broker ${s.brokerName}/${s.brokerId} to register with its name server`,
+        )
+      }
+      return answeredMs
     } finally {
       await admin.shutdown()
     }
-    return performance.now() - startedAt
   }
 
   /** SIGKILL: no shutdown code runs; the store is left as a crash leaves it. */
