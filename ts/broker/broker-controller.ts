@@ -112,6 +112,8 @@ export class BrokerController implements BrokerContext {
   private tablesLoaded = false
   /** Master: the HA port and the slaves streaming from it. */
   private haService: HAService | null = null
+  /** The HA service when sends wait for a slave (`SYNC_MASTER`); null otherwise, so other puts skip the wait. */
+  private syncReplica: HAService | null = null
   /** Slave: the connection to the master's HA port, and the copy of its tables. */
   private haClient: HAClient | null = null
   private slaveSynchronize: SlaveSynchronize | null = null
@@ -238,7 +240,7 @@ export class BrokerController implements BrokerContext {
     const result = await this.store.putMessage(msg)
     if (result.appendMessageResult !== null && isStored(result.putMessageStatus)) {
       this.onStored(msg, result.appendMessageResult, true)
-      if (msg.waitStoreMsgOK !== false) await this.waitForReplica(result)
+      if (this.syncReplica !== null && msg.waitStoreMsgOK !== false) await this.waitForReplica(this.syncReplica, result)
     }
     return result
   }
@@ -247,7 +249,9 @@ export class BrokerController implements BrokerContext {
     const result = await this.store.putMessages(msgs)
     if (result.appendMessageResult !== null && isStored(result.putMessageStatus)) {
       this.onStored(msgs[0]!, result.appendMessageResult, false)
-      if (msgs.some((m) => m.waitStoreMsgOK !== false)) await this.waitForReplica(result)
+      if (this.syncReplica !== null && msgs.some((m) => m.waitStoreMsgOK !== false)) {
+        await this.waitForReplica(this.syncReplica, result)
+      }
     }
     return result
   }
@@ -256,10 +260,8 @@ export class BrokerController implements BrokerContext {
    * `SYNC_MASTER` (4.x `handleHA`, store.md §11.5): the answer waits until a slave has the put; the message stays
    * stored whatever happens, and a missing or slow slave shows in the status.
    */
-  private async waitForReplica(result: PutMessageResult): Promise<void> {
-    const ha = this.haService
-    const append = result.appendMessageResult
-    if (ha === null || append === null || this.brokerConfig.brokerRole !== 'SYNC_MASTER') return
+  private async waitForReplica(ha: HAService, result: PutMessageResult): Promise<void> {
+    const append = result.appendMessageResult!
     let outcome: ReplicaWaitResult | Promise<ReplicaWaitResult> = ha.waitForReplica(
       append.wroteOffset + append.wroteBytes,
     )
@@ -487,6 +489,7 @@ export class BrokerController implements BrokerContext {
         logger: this.logger,
       })
       await this.haService.start()
+      if (c.brokerRole === 'SYNC_MASTER') this.syncReplica = this.haService
       return
     }
     this.haClient = new HAClient({
