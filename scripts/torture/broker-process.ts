@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { AdminClient } from '../../ts/client/admin-client.js'
+import { until } from './machine.js'
 
 const STOP_DEADLINE_MS = 20_000
 const START_POLL_MS = 50
@@ -23,15 +24,6 @@ export function cliCommand(): string[] {
   const fromSource = here.endsWith('.ts')
   const entry = resolve(dirname(here), '../../ts/cli', fromSource ? 'ferrymq.ts' : 'ferrymq.js')
   return fromSource ? ['--import', 'tsx', entry] : [entry]
-}
-
-/** Polls `check` until it returns true, or throws after `timeoutMs`. */
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, START_POLL_MS))
-  }
 }
 
 /** Free loopback ports, each with the next port free too (a broker's HA port is listen port + 1). */
@@ -158,6 +150,7 @@ export class BrokerProcess {
         },
         timeoutMs,
         `broker ${s.brokerName}/${s.brokerId} to start`,
+        START_POLL_MS,
       )
       const answeredMs = performance.now() - startedAt
       if (waitRegistered) {
@@ -169,6 +162,7 @@ export class BrokerProcess {
             ),
           timeoutMs,
           `broker ${s.brokerName}/${s.brokerId} to register with its name server`,
+          START_POLL_MS,
         )
       }
       return answeredMs

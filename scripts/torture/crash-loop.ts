@@ -26,6 +26,7 @@ import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { BrokerProcess, freePortPairs } from './broker-process.js'
 import { pullRequest, queueOffset } from './queue-reader.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
+import { until } from './machine.js'
 
 const TOPIC = 'TortureCrash'
 const QUEUES = 4
@@ -184,7 +185,7 @@ async function runPhase(
     for (let c = 0; c < cycles; c++) {
       const runFor = 300 + Math.floor(random() * 1200)
       const before = acked.size
-      await waitUntil(() => acked.size > before + 20, 30_000, 'sends acknowledged before the kill')
+      await until(() => acked.size > before + 20, 30_000, 'sends acknowledged before the kill')
       await new Promise((res) => setTimeout(res, runFor))
       await broker.kill()
       result.cycles++
@@ -202,7 +203,7 @@ async function runPhase(
     result.badCrc = badCrc
     result.acked = acked.size
     result.lost = [...acked].filter((k) => !stored.has(k))
-    await waitUntil(
+    await until(
       () => [...stored.keys()].every((k) => delivered.has(k)),
       60_000,
       'the consumer to see every stored message',
@@ -218,14 +219,6 @@ async function runPhase(
     await namesrv.shutdown()
   }
   return result
-}
-
-async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
 }
 
 function maxOffset(client: RemotingClient, addr: string, queueId: number): Promise<number> {

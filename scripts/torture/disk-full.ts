@@ -40,6 +40,7 @@ import { BrokerProcess } from './broker-process.js'
 import { seededRandom } from './crash-loop.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
 import { readQueues, stablePortPairs } from './store-damage.js'
+import { until } from './machine.js'
 
 const TOPIC = 'TortureDiskFull'
 const QUEUES = 4
@@ -125,15 +126,6 @@ function blockSegments(commitLogDir: string, segmentBytes: number): string[] {
     }
   }
   return made
-}
-
-async function waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs = WAIT_MS): Promise<number> {
-  const started = performance.now()
-  while (!(await check())) {
-    if (performance.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  return performance.now() - started
 }
 
 /** Whether this process may mount a tmpfs (the `tmpfs` method), tried once on a scratch directory. */
@@ -297,7 +289,7 @@ class DiskFullRun {
 
   /** Reads and consumers go on while the disk is full. */
   async checkWhileFull(): Promise<void> {
-    const ms = await waitUntil(() => this.consumedAll(), 'the consumer to catch up while the disk is full')
+    const ms = await until(() => this.consumedAll(), WAIT_MS, 'the consumer to catch up while the disk is full')
     this.r.row('consumer caught up while full, ms', Math.round(ms))
     const lost = await missing(this.client, this.broker.addr, this.acked)
     this.r.check(
@@ -309,7 +301,11 @@ class DiskFullRun {
   /** Under 10 % free: the watermark check flags the disk full and sends get SERVICE_NOT_AVAILABLE. */
   async reachWatermark(): Promise<void> {
     growFiller(this.filler, Math.max(0, freeBytes(this.fsDir) - 0.05 * this.size.fsBytes))
-    const ms = await waitUntil(async () => (await this.sendOne()) === 'SERVICE_NOT_AVAILABLE', 'SERVICE_NOT_AVAILABLE')
+    const ms = await until(
+      async () => (await this.sendOne()) === 'SERVICE_NOT_AVAILABLE',
+      WAIT_MS,
+      'SERVICE_NOT_AVAILABLE',
+    )
     this.r.row('SERVICE_NOT_AVAILABLE after the watermark, ms', Math.round(ms))
   }
 
@@ -318,11 +314,15 @@ class DiskFullRun {
     const before = this.acked.size
     if (this.method === 'tmpfs') rmSync(this.filler)
     else for (const d of this.blocked) rmdirSync(d)
-    const resumeMs = await waitUntil(async () => {
-      if ((await this.sendOne()) === null) return true
-      await new Promise((res) => setTimeout(res, REFUSED_PAUSE_MS))
-      return false
-    }, 'sends to be acknowledged again after space was freed')
+    const resumeMs = await until(
+      async () => {
+        if ((await this.sendOne()) === null) return true
+        await new Promise((res) => setTimeout(res, REFUSED_PAUSE_MS))
+        return false
+      },
+      WAIT_MS,
+      'sends to be acknowledged again after space was freed',
+    )
     this.ctx.log(`space freed: sends acknowledged again after ${Math.round(resumeMs)} ms`)
     let refused = 0
     for (let i = 0; i < this.size.afterResume; i++) if ((await this.sendOne()) !== null) refused++
@@ -335,7 +335,7 @@ class DiskFullRun {
 
   /** The consumer has everything acknowledged, the queues hold it, and so do they after a restart. */
   async checkNothingLost(): Promise<void> {
-    await waitUntil(() => this.consumedAll(), 'the consumer to catch up after resuming')
+    await until(() => this.consumedAll(), WAIT_MS, 'the consumer to catch up after resuming')
     const lost = await missing(this.client, this.broker.addr, this.acked)
     await this.broker.stop()
     await this.broker.start()

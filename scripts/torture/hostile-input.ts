@@ -14,7 +14,7 @@
  * Sizes: `test` a few thousand frame cases and a few hundred admin requests (seconds); `quick` 50,000 and 2,000;
  * `full` 1,000,000 and 5,000. Names, bad files (a subset at `test`) and ACL checks are the same at every size.
  */
-import { readFileSync } from 'node:fs'
+
 import { join } from 'node:path'
 
 import { decodeMessages } from '../../ts/common/message/message-record.js'
@@ -32,6 +32,7 @@ import { runFrameFuzz } from './frame-fuzz.js'
 import { leftBehind, runHostileNames } from './name-fuzz.js'
 import { pullRequest } from './queue-reader.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
+import { establishedTo, readMemory } from './machine.js'
 
 const SIZES: Record<Size, { frameCases: number; connections: number; adminCases: number; badConfigs: number }> = {
   test: { frameCases: 5000, connections: 4, adminCases: 300, badConfigs: BAD_CONFIGS_TEST },
@@ -131,7 +132,7 @@ async function frameFuzz(
   size: (typeof SIZES)[Size],
 ): Promise<void> {
   const connectionsBefore = establishedTo(broker.spec.port)
-  const rssBefore = anonymousRss(broker.pid)
+  const rssBefore = (readMemory(broker.pid)?.anonKiB ?? 0) * 1024
   let rssPeak = rssBefore
   const started = performance.now()
   const result = await runFrameFuzz({
@@ -143,7 +144,7 @@ async function frameFuzz(
     names: { topics: FUZZ_TOPICS, groups: FUZZ_GROUPS, marker },
     sentinel: async () => {
       await health.round()
-      rssPeak = Math.max(rssPeak, anonymousRss(broker.pid))
+      rssPeak = Math.max(rssPeak, (readMemory(broker.pid)?.anonKiB ?? 0) * 1024)
     },
     sessionsPerBatch: SESSIONS_PER_BATCH,
     log: ctx.log,
@@ -156,7 +157,7 @@ async function frameFuzz(
     await new Promise((res) => setTimeout(res, 100))
     connectionsAfter = establishedTo(broker.spec.port)
   }
-  const rssAfter = anonymousRss(broker.pid)
+  const rssAfter = (readMemory(broker.pid)?.anonKiB ?? 0) * 1024
   const e = result.endings
   r.row('frame fuzz: cases', result.cases)
     .row('frame fuzz: cases per second', Math.round(result.cases / seconds))
@@ -388,35 +389,6 @@ function alive(pid: number | undefined): boolean {
     return true
   } catch {
     return false
-  }
-}
-
-/** Established TCP connections whose local end is `port` (the broker's side of its connections), from /proc. */
-function establishedTo(port: number): number {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0')
-  let n = 0
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = ''
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch {
-      continue
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/)
-      if (f.length > 3 && f[1]!.endsWith(`:${hex}`) && f[3] === '01') n++
-    }
-  }
-  return n
-}
-
-/** Resident memory of `pid` that is not file-backed (the store's mapped files are): `RssAnon`, in bytes. */
-function anonymousRss(pid: number | undefined): number {
-  try {
-    const m = /^RssAnon:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) * 1024 : 0
-  } catch {
-    return 0
   }
 }
 

@@ -58,6 +58,7 @@ import { uniqKey } from '../bench/load-generator.js'
 import { BrokerProcess, freePortPairs } from './broker-process.js'
 import { seededRandom } from './crash-loop.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
+import { readMemory, until, type ProcessMemory } from './machine.js'
 
 const MIB = 1024 * 1024
 /** The issue's bound on the broker's own memory (page cache of the mapped files excluded). */
@@ -168,7 +169,7 @@ class PartReport {
   }
 
   /** The broker's memory figures, and the RssAnon check. */
-  memory(m: Memory): void {
+  memory(m: ProcessMemory): void {
     const anonMiB = m.anonKiB / 1024
     this.row('broker RSS max MiB', Math.round(m.rssKiB / 1024))
     this.row('broker RssAnon / RssFile max MiB', `${Math.round(anonMiB)} / ${Math.round(m.fileKiB / 1024)}`)
@@ -177,28 +178,9 @@ class PartReport {
   }
 }
 
-interface Memory {
-  rssKiB: number
-  anonKiB: number
-  fileKiB: number
-}
-
-/** VmRSS, RssAnon and RssFile of a process; null once it is gone. */
-function readMemory(pid: number): Memory | null {
-  let text: string
-  try {
-    text = readFileSync(`/proc/${pid}/status`, 'utf8')
-  } catch {
-    // The process exited between two samples: nothing to read, and the samples taken stand.
-    return null
-  }
-  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0)
-  return { rssKiB: kib('VmRSS'), anonKiB: kib('RssAnon'), fileKiB: kib('RssFile') }
-}
-
 /** Samples a broker's memory every 250 ms (across restarts) and keeps the largest figures. */
 class MemoryWatch {
-  readonly max: Memory = { rssKiB: 0, anonKiB: 0, fileKiB: 0 }
+  readonly max: ProcessMemory = { rssKiB: 0, anonKiB: 0, fileKiB: 0 }
   private readonly timer: NodeJS.Timeout
 
   constructor(private readonly broker: BrokerProcess) {
@@ -216,7 +198,7 @@ class MemoryWatch {
     this.max.fileKiB = Math.max(this.max.fileKiB, m.fileKiB)
   }
 
-  stop(): Memory {
+  stop(): ProcessMemory {
     this.sample()
     clearInterval(this.timer)
     return { ...this.max }
@@ -264,14 +246,6 @@ function ms(n: number): string {
 
 function perS(count: number, elapsedMs: number): number {
   return Math.round(count / (elapsedMs / 1000))
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await delay(50)
-  }
 }
 
 /** Runs `task(0..count-1)` with at most `window` running at once. */
@@ -591,7 +565,7 @@ async function createTopics({ ctx, client, parts, names, r }: TopicsRun): Promis
     creates.time(() => client.invoke(parts.broker.addr, createRequest(names[i]!), 60_000)),
   )
   const createMs = performance.now() - t0
-  await waitFor(async () => (await namesrvTopics(client, parts.namesrvAddr, TOPIC_PREFIX)) === t, 120_000, 'routes')
+  await until(async () => (await namesrvTopics(client, parts.namesrvAddr, TOPIC_PREFIX)) === t, 120_000, 'routes')
   const routedMs = performance.now() - t0
   ctx.log(`${t} topics created in ${Math.round(createMs)} ms, all routed after ${Math.round(routedMs)} ms`)
   const rate = perS(t, createMs)
@@ -691,7 +665,7 @@ async function restart({ ctx, client, parts, names, r }: TopicsRun): Promise<voi
   const t = names.length
   const { broker, namesrvAddr } = parts
   const topicsJson = join(broker.storeDir, 'config', 'topics.json')
-  await waitFor(() => persistedTopics(topicsJson) === t, 30_000, 'topics.json to hold every topic')
+  await until(() => persistedTopics(topicsJson) === t, 30_000, 'topics.json to hold every topic')
   r.row('topics.json bytes', statSync(topicsJson).size)
   const t0 = performance.now()
   await broker.stop()
@@ -700,7 +674,7 @@ async function restart({ ctx, client, parts, names, r }: TopicsRun): Promise<voi
   const routedWhileDown = await namesrvTopics(client, namesrvAddr, TOPIC_PREFIX)
   const t1 = performance.now()
   const answerMs = await broker.start()
-  await waitFor(async () => (await namesrvTopics(client, namesrvAddr, TOPIC_PREFIX)) === t, 120_000, 'routes back')
+  await until(async () => (await namesrvTopics(client, namesrvAddr, TOPIC_PREFIX)) === t, 120_000, 'routes back')
   const routesMs = performance.now() - t1
   ctx.log(`restart: answering after ${Math.round(answerMs)} ms, routes back after ${Math.round(routesMs)} ms`)
   r.row('stop ms (SIGTERM to exit)', Math.round(stopMs))
@@ -875,7 +849,7 @@ async function backlogPart(ctx: ScenarioContext, s: Sizes, r: PartReport): Promi
     // Caught up: the whole backlog consumed, and less than a second of production left behind.
     const filled = fill.acked
     const sends = steady.stats
-    await waitFor(
+    await until(
       () => tally.distinct >= filled && filled + sends.count - tally.distinct < s.backlogSendRate,
       60_000 + (bytes / MIB) * 1000,
       'the consumer to catch up',
@@ -887,7 +861,7 @@ async function backlogPart(ctx: ScenarioContext, s: Sizes, r: PartReport): Promi
     const max = await maxOffsets(client, broker.addr)
     const stored = max.reduce((a, b) => a + b, 0)
     // Past the deadline, what is still missing is reported below.
-    await waitFor(() => tally.missing(max) === 0, 60_000, 'every stored message to be consumed').catch(() => {})
+    await until(() => tally.missing(max) === 0, 60_000, 'every stored message to be consumed').catch(() => {})
     const missing = tally.missing(max)
     const acked = filled + sends.count
     const unacked = messages - fill.acked + sends.errors

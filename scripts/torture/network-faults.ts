@@ -14,7 +14,7 @@
  * 4. Slow readers: raw connections pipeline pulls of 128 KiB answers and never read; the broker's memory (VmRSS,
  *    RssAnon) must level off while it keeps serving others.
  */
-import { readFileSync } from 'node:fs'
+
 import net from 'node:net'
 import { join } from 'node:path'
 
@@ -38,6 +38,7 @@ import { seededRandom } from './crash-loop.js'
 import { pullRequest as pullQueue, queueOffset } from './queue-reader.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
 import { TcpProxy } from './tcp-proxy.js'
+import { establishedTo, kernelQueuedBytes, readMemory, sleep, until } from './machine.js'
 
 const QUEUES = 4
 const LANES = 2
@@ -413,7 +414,7 @@ async function slowReaders(ctx: ScenarioContext, sizes: Sizes, r: ReportBuilder)
       if (res.code !== ResponseCode.SUCCESS) throw new Error(`warm-up pull answered ${res.code} ${res.remark}`)
       answerBytes = Math.max(answerBytes, res.body?.length ?? 0)
     }
-    const baseline = processMemory(pid)
+    const baseline = bytesOf(pid)
     const getBefore = await getMessagesTotal(client, broker.addr)
     const readers: SlowReader[] = []
     d.defer(() => Promise.all(readers.map((s) => s.close())))
@@ -425,7 +426,7 @@ async function slowReaders(ctx: ScenarioContext, sizes: Sizes, r: ReportBuilder)
     let nextHealthAt = startedAt
     while (performance.now() - startedAt < sizes.slowReadMs) {
       await sleep(RSS_SAMPLE_MS)
-      const m = processMemory(pid)
+      const m = bytesOf(pid)
       samples.push({ atMs: performance.now() - startedAt, rss: m.rssBytes, anon: m.rssAnonBytes })
       if (performance.now() >= nextHealthAt) {
         nextHealthAt += 1000
@@ -791,77 +792,14 @@ async function startBroker(
 
 // ---- the machine's view ------------------------------------------------------------------------------------------
 
-/** VmRSS and RssAnon of a process (Linux `/proc/<pid>/status`), in bytes. */
-function processMemory(pid: number): { rssBytes: number; rssAnonBytes: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024
-  return { rssBytes: kib('VmRSS'), rssAnonBytes: kib('RssAnon') }
-}
-
-interface TcpRow {
-  localPort: number
-  remotePort: number
-  state: number
-  txQueue: number
-  rxQueue: number
-}
-
-/** TCP sockets of this network namespace (`/proc/net/tcp` and `tcp6`). */
-function tcpSockets(): TcpRow[] {
-  const rows: TcpRow[] = []
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = ''
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch {
-      continue
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/)
-      if (f.length < 5) continue
-      const [tx, rx] = f[4]!.split(':').map((h) => parseInt(h, 16))
-      rows.push({
-        localPort: parseInt(f[1]!.split(':').at(-1)!, 16),
-        remotePort: parseInt(f[2]!.split(':').at(-1)!, 16),
-        state: parseInt(f[3]!, 16),
-        txQueue: tx!,
-        rxQueue: rx!,
-      })
-    }
-  }
-  return rows
-}
-
-const TCP_ESTABLISHED = 1
-
-/** Established connections whose local port is `port`: the server side of every connection to it. */
-function establishedTo(port: number): number {
-  return tcpSockets().filter((s) => s.localPort === port && s.state === TCP_ESTABLISHED).length
-}
-
-/** Bytes in the kernel between a server port and a client port: the server's send queue and the client's receive queue. */
-function kernelQueuedBytes(serverPort: number, clientPort: number): number {
-  let n = 0
-  for (const s of tcpSockets()) {
-    if (s.localPort === serverPort && s.remotePort === clientPort) n += s.txQueue
-    if (s.localPort === clientPort && s.remotePort === serverPort) n += s.rxQueue
-  }
-  return n
+/** VmRSS and RssAnon of a running process, in bytes. */
+function bytesOf(pid: number): { rssBytes: number; rssAnonBytes: number } {
+  const m = readMemory(pid)
+  if (m === null) throw new Error(`process ${pid} is gone`)
+  return { rssBytes: m.rssKiB * 1024, rssAnonBytes: m.anonKiB * 1024 }
 }
 
 // ---- small helpers ----------------------------------------------------------------------------------------------
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(20)
-  }
-}
 
 function p50max(values: number[]): string {
   const sorted = [...values].sort((a, b) => a - b)
