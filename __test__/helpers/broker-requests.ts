@@ -3,6 +3,8 @@
  * code by code (the SDK of issue 4 sits above this level).
  */
 import { messageProperties2String } from '../../ts/common/message/message-properties.js'
+import { createTopicRequest } from '../../ts/client/admin-api.js'
+import { newTopicConfig } from '../../ts/common/topic-config.js'
 import { RequestCode } from '../../ts/common/request-code.js'
 import { encodeSendMessageRequestHeader } from '../../ts/remoting/protocol/send-message-header.js'
 import type { RemotingClient } from '../../ts/remoting/remoting-client.js'
@@ -107,16 +109,11 @@ export function createTopic(
   topic: string,
   queueNums = 4,
 ): Promise<RemotingCommand> {
-  return request(client, addr, RequestCode.UPDATE_AND_CREATE_TOPIC, {
-    topic,
-    defaultTopic: 'TBW102',
-    readQueueNums: queueNums,
-    writeQueueNums: queueNums,
-    perm: 6,
-    topicFilterType: 'SINGLE_TAG',
-    topicSysFlag: 0,
-    order: false,
-  })
+  return client.invoke(
+    addr,
+    createTopicRequest(newTopicConfig(topic, { readQueueNums: queueNums, writeQueueNums: queueNums })),
+    TIMEOUT_MS,
+  )
 }
 
 export function heartbeat(

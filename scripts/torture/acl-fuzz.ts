@@ -22,6 +22,8 @@ import { AclClientRPCHook } from '../../ts/remoting/acl-client-rpc-hook.js'
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
 import { RemotingCommand, SerializeType } from '../../ts/remoting/remoting-command.js'
 import { cliCommand } from './broker-process.js'
+import { createTopicRequest } from '../../ts/client/admin-api.js'
+import { newTopicConfig } from '../../ts/common/topic-config.js'
 
 const TIMEOUT_MS = 10_000
 /** A sweep request the broker does not refuse may be held or relayed: its answer does not matter, only its speed. */
@@ -514,16 +516,7 @@ function sendV1(topic: string): RemotingCommand {
 }
 
 function createTopic(topic: string): RemotingCommand {
-  return RemotingCommand.createRequest(RequestCode.UPDATE_AND_CREATE_TOPIC, {
-    topic,
-    defaultTopic: 'TBW102',
-    readQueueNums: '4',
-    writeQueueNums: '4',
-    perm: '6',
-    topicFilterType: 'SINGLE_TAG',
-    topicSysFlag: '0',
-    order: 'false',
-  })
+  return createTopicRequest(newTopicConfig(topic, { readQueueNums: 4, writeQueueNums: 4 }))
 }
 
 function createGroup(groupName: string): RemotingCommand {

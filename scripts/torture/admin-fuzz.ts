@@ -11,6 +11,7 @@
 import http from 'node:http'
 
 import { Ajv, type ValidateFunction } from 'ajv'
+import { seededRandom } from './report.js'
 
 /** Problems kept: the first ones say what broke. */
 const PROBLEMS_MAX = 50
@@ -78,18 +79,6 @@ export function encodePathParam(value: string): string {
     out += /[A-Za-z0-9_-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`
   }
   return out
-}
-
-/** A small seeded generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 type Schema = {

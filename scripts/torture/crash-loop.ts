@@ -25,7 +25,7 @@ import { RemotingClient } from '../../ts/remoting/remoting-client.js'
 import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { BrokerProcess, freePortPairs } from './broker-process.js'
 import { pullRequest, queueOffset } from './queue-reader.js'
-import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
+import { ReportBuilder, seededRandom, type Scenario, type ScenarioContext, type Size } from './report.js'
 import { until } from './machine.js'
 
 const TOPIC = 'TortureCrash'
@@ -39,18 +39,6 @@ const CYCLES: Record<Size, { sync: number; async: number }> = {
   test: { sync: 3, async: 2 },
   quick: { sync: 8, async: 4 },
   full: { sync: 50, async: 10 },
-}
-
-/** A small seeded generator (mulberry32), so a run's kill moments can be repeated. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 interface PhaseResult {

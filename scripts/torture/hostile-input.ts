@@ -33,6 +33,8 @@ import { leftBehind, runHostileNames } from './name-fuzz.js'
 import { pullRequest } from './queue-reader.js'
 import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
 import { establishedTo, readMemory } from './machine.js'
+import { createTopicRequest } from '../../ts/client/admin-api.js'
+import { newTopicConfig } from '../../ts/common/topic-config.js'
 
 const SIZES: Record<Size, { frameCases: number; connections: number; adminCases: number; badConfigs: number }> = {
   test: { frameCases: 5000, connections: 4, adminCases: 300, badConfigs: BAD_CONFIGS_TEST },
@@ -363,16 +365,7 @@ class Health {
 }
 
 async function createTopic(client: RemotingClient, addr: string, topic: string): Promise<void> {
-  const request = RemotingCommand.createRequest(RequestCode.UPDATE_AND_CREATE_TOPIC, {
-    topic,
-    defaultTopic: 'TBW102',
-    readQueueNums: '4',
-    writeQueueNums: '4',
-    perm: '6',
-    topicFilterType: 'SINGLE_TAG',
-    topicSysFlag: '0',
-    order: 'false',
-  })
+  const request = createTopicRequest(newTopicConfig(topic, { readQueueNums: 4, writeQueueNums: 4 }))
   const r = await client.invoke(addr, request, TIMEOUT_MS)
   if (r.code !== ResponseCode.SUCCESS) throw new Error(`creating ${topic}: ${r.code} ${r.remark}`)
 }

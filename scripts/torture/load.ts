@@ -56,8 +56,7 @@ import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { percentile } from '../bench/bench-stats.js'
 import { uniqKey } from '../bench/load-generator.js'
 import { BrokerProcess, freePortPairs } from './broker-process.js'
-import { seededRandom } from './crash-loop.js'
-import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
+import { ReportBuilder, seededRandom, type Scenario, type ScenarioContext, type Size } from './report.js'
 import { readMemory, until, type ProcessMemory } from './machine.js'
 
 const MIB = 1024 * 1024

@@ -34,9 +34,8 @@ import type { ConsumerData, HeartbeatData } from '../../ts/remoting/protocol/hea
 import { RemotingClient, type RemotingClientOptions } from '../../ts/remoting/remoting-client.js'
 import { RemotingCommand } from '../../ts/remoting/remoting-command.js'
 import { BrokerProcess, freePortPairs } from './broker-process.js'
-import { seededRandom } from './crash-loop.js'
 import { pullRequest as pullQueue, queueOffset } from './queue-reader.js'
-import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
+import { ReportBuilder, seededRandom, type Scenario, type ScenarioContext, type Size } from './report.js'
 import { TcpProxy } from './tcp-proxy.js'
 import { establishedTo, kernelQueuedBytes, readMemory, sleep, until } from './machine.js'
 

@@ -17,6 +17,18 @@ export interface ScenarioContext {
   seed: number
 }
 
+/** A small seeded generator (mulberry32) for a scenario's randomness, so that a run can be repeated from its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
 /** Figures summed (or, for `*_max`, maxed) over the scenarios into the final JSON line. */
 export interface Totals {
   crash_cycles: number

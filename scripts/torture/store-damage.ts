@@ -35,9 +35,8 @@ import { ResponseCode } from '../../ts/common/response-code.js'
 import { NamesrvController } from '../../ts/namesrv/namesrv-controller.js'
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
 import { BrokerProcess } from './broker-process.js'
-import { seededRandom } from './crash-loop.js'
 import { pullRequest, queueOffset } from './queue-reader.js'
-import { ReportBuilder, type Scenario, type ScenarioContext, type Size } from './report.js'
+import { ReportBuilder, seededRandom, type Scenario, type ScenarioContext, type Size } from './report.js'
 
 const TOPIC = 'TortureDamage'
 const QUEUES = 4
