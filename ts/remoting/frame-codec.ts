@@ -133,56 +133,69 @@ export function decodeFrame(frame: Buffer): RemotingCommand {
 }
 
 /**
- * Splits a byte stream into frames. Chunks that hold whole frames are sliced without copying; a frame split
- * across chunks is gathered once it is complete, so a large frame costs one copy, not one per chunk.
+ * Splits a byte stream into frames. Frames that lie within one chunk are sliced without copying; a frame split
+ * across chunks is gathered once it is complete, copying only its own bytes: the frames after it in the last chunk
+ * are sliced from that chunk as usual (copying the whole chunk instead doubled the bytes copied, and the external
+ * memory whose churn drives V8's full collections, at 100k sends/s).
  */
 export class FrameDecoder {
+  /** Pieces of the frame (or length word) begun in earlier chunks. */
   private chunks: Buffer[] = []
   private buffered = 0
-  /** Bytes needed before the buffered data can yield anything. */
+  /** Bytes of the partial frame, length word included, once its length word is known; else the word's 4. */
   private needed = LENGTH_BYTES
 
   constructor(private readonly frameBytesMax = FRAME_BYTES_MAX) {}
 
   /** Feeds a chunk; calls `onFrame` with each complete frame (without its length word). Throws `ProtocolError`. */
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
-    let data: Buffer
-    if (this.buffered === 0) {
-      data = chunk
-    } else {
-      this.chunks.push(chunk)
-      this.buffered += chunk.length
+    let at = 0
+    while (this.buffered > 0) {
+      const take = Math.min(this.needed - this.buffered, chunk.length - at)
+      this.chunks.push(chunk.subarray(at, at + take))
+      this.buffered += take
+      at += take
       if (this.buffered < this.needed) return
-      data = Buffer.concat(this.chunks, this.buffered)
+      const gathered = Buffer.concat(this.chunks, this.buffered)
+      if (this.needed === LENGTH_BYTES) {
+        this.needed = LENGTH_BYTES + this.frameLength(gathered, 0)
+        this.chunks = [gathered]
+        continue
+      }
       this.chunks = []
       this.buffered = 0
+      this.needed = LENGTH_BYTES
+      onFrame(gathered.subarray(LENGTH_BYTES))
     }
-    let at = 0
-    const end = data.length
+    const end = chunk.length
     while (end - at >= LENGTH_BYTES) {
-      const length = data.readInt32BE(at)
-      if (length < FRAME_BODY_BYTES_MIN || length > this.frameBytesMax - LENGTH_BYTES) {
-        throw new ProtocolError(
-          'RMQ_ERR_MALFORMED_FRAME',
-          `frame length ${length} outside [${FRAME_BODY_BYTES_MIN}, ${this.frameBytesMax - LENGTH_BYTES}]`,
-        )
-      }
+      const length = this.frameLength(chunk, at)
       if (end - at - LENGTH_BYTES < length) {
         this.needed = LENGTH_BYTES + length
         break
       }
-      onFrame(data.subarray(at + LENGTH_BYTES, at + LENGTH_BYTES + length))
+      onFrame(chunk.subarray(at + LENGTH_BYTES, at + LENGTH_BYTES + length))
       at += LENGTH_BYTES + length
     }
     if (at < end) {
       if (end - at < LENGTH_BYTES) this.needed = LENGTH_BYTES
       // Copy a small remainder so it does not pin a large chunk; a large one is kept as a view.
-      const rest = data.subarray(at)
+      const rest = chunk.subarray(at)
       this.chunks.push(rest.length < 4096 ? Buffer.from(rest) : rest)
       this.buffered = rest.length
-    } else {
-      this.needed = LENGTH_BYTES
     }
+  }
+
+  /** The frame length in the word at `at`, checked against the bounds. */
+  private frameLength(data: Buffer, at: number): number {
+    const length = data.readInt32BE(at)
+    if (length < FRAME_BODY_BYTES_MIN || length > this.frameBytesMax - LENGTH_BYTES) {
+      throw new ProtocolError(
+        'RMQ_ERR_MALFORMED_FRAME',
+        `frame length ${length} outside [${FRAME_BODY_BYTES_MIN}, ${this.frameBytesMax - LENGTH_BYTES}]`,
+      )
+    }
+    return length
   }
 
   /** Bytes received but not yet part of a complete frame. */

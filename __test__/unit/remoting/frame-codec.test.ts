@@ -256,6 +256,35 @@ describe('FrameDecoder', () => {
     expect(cmd.body?.equals(body)).toBe(true)
   })
 
+  it('copies only the split frame: the frames after it in the completing chunk are views of that chunk', () => {
+    const frames = Array.from({ length: 50 }, (_, i) =>
+      encodeFrameToBuffer(RemotingCommand.createRequest(i, { i: String(i) }, Buffer.alloc(100, i))),
+    )
+    const stream = Buffer.concat(frames)
+    // Cut inside frame 0's length word and inside frame 10, so both gathering paths run.
+    const cuts = [2, frames.slice(0, 10).reduce((n, f) => n + f.length, 0) + 37, stream.length]
+    const decoder = new FrameDecoder()
+    const seen: { frame: Buffer; chunk: Buffer }[] = []
+    let from = 0
+    for (const cut of cuts) {
+      // A chunk with memory of its own, as a socket read gives (small Buffer.from copies share a pool).
+      const chunk = Buffer.allocUnsafeSlow(cut - from)
+      stream.copy(chunk, 0, from, cut)
+      decoder.push(chunk, (frame) => seen.push({ frame, chunk }))
+      from = cut
+    }
+    expect(seen).toHaveLength(50)
+    for (const [i, { frame, chunk }] of seen.entries()) {
+      const cmd = decodeFrame(frame)
+      expect(cmd.ext('i')).toBe(String(i))
+      expect(cmd.body?.equals(Buffer.alloc(100, i))).toBe(true)
+      // Frames 0 and 10 were gathered into buffers of their own; every other one is a view of its chunk.
+      if (i === 0 || i === 10) expect(frame.buffer).not.toBe(chunk.buffer)
+      else expect(frame.buffer).toBe(chunk.buffer)
+    }
+    expect(decoder.pendingBytes()).toBe(0)
+  })
+
   it('reports the bytes of an incomplete frame as pending', () => {
     const frame = encodeFrameToBuffer(RemotingCommand.createRequest(1, { a: 'b' }))
     const decoder = new FrameDecoder()
