@@ -33,6 +33,19 @@ import type { MessageExtBrokerInner, PutMessageResult } from '../store/message-s
 import type { PutMessageStatus } from '../store/put-message-status.js'
 import type { BrokerContext } from './broker-context.js'
 
+const NO_BODY = Buffer.alloc(0)
+
+/**
+ * Lets go of a request's frame once the store has copied the message (`MessageStore#putMessage`). Bodies are
+ * views into the socket's read chunks: held until the put completes, a chunk outlived a young-generation GC or
+ * two and was promoted, and its 64 KiB then stayed until a full GC. At 300k batched messages/s that was a full
+ * GC every 65 ms and an eighth of the broker's main thread.
+ */
+function releaseBody(request: RemotingCommand, msgs: readonly MessageExtBrokerInner[]): void {
+  request.body = null
+  for (const msg of msgs) msg.body = NO_BODY
+}
+
 /** DLQ topics have one queue (`DLQ_NUMS_PER_GROUP`). */
 const DLQ_NUMS_PER_GROUP = 1
 const BORN_HOST_ATTRIBUTE = 'bornHost'
@@ -132,12 +145,12 @@ export class SendMessageProcessor implements RequestProcessor {
     return response
   }
 
-  private async sendMessage(
+  private sendMessage(
     channel: RemotingChannel,
     request: RemotingCommand,
     header: SendMessageRequestHeader,
     response: RemotingCommand,
-  ): Promise<RemotingCommand> {
+  ): RemotingCommand | Promise<RemotingCommand> {
     const tc = this.ctx.topicConfigManager.selectTopicConfig(header.topic)!
     const queueId = pickQueueId(tc, header.queueId)
     if (queueId < 0) return refuse(response, ResponseCode.SYSTEM_ERROR, `topic[${tc.topicName}] has no writable queue`)
@@ -168,16 +181,17 @@ export class SendMessageProcessor implements RequestProcessor {
     const dlq = this.handleRetryAndDLQ(header, request, msg, response)
     if (dlq !== null) return dlq
     if (this.topicFilterIsMultiTag(msg.topic, tc)) msg.sysFlag |= MessageSysFlag.MULTI_TAGS_FLAG
-    const result = await this.ctx.putMessage(msg)
-    return this.handlePutMessageResult(result, response, msg.topic, queueId)
+    const put = this.ctx.putMessage(msg)
+    releaseBody(request, [msg])
+    return this.answerPut(put, response, msg.topic, queueId)
   }
 
-  private async sendBatchMessage(
+  private sendBatchMessage(
     channel: RemotingChannel,
     request: RemotingCommand,
     header: SendMessageRequestHeader,
     response: RemotingCommand,
-  ): Promise<RemotingCommand> {
+  ): RemotingCommand | Promise<RemotingCommand> {
     const tc = this.ctx.topicConfigManager.selectTopicConfig(header.topic)!
     const queueId = pickQueueId(tc, header.queueId)
     if (queueId < 0) return refuse(response, ResponseCode.SYSTEM_ERROR, `topic[${tc.topicName}] has no writable queue`)
@@ -225,8 +239,19 @@ export class SendMessageProcessor implements RequestProcessor {
         waitStoreMsgOK,
       })
     }
-    const result = await this.ctx.putMessages(msgs)
-    return this.handlePutMessageResult(result, response, header.topic, queueId)
+    const put = this.ctx.putMessages(msgs)
+    releaseBody(request, msgs)
+    return this.answerPut(put, response, header.topic, queueId)
+  }
+
+  /** Answers once the put completes; holds nothing of the request's frame meanwhile (see `releaseBody`). */
+  private answerPut(
+    put: Promise<PutMessageResult>,
+    response: RemotingCommand,
+    topic: string,
+    queueId: number,
+  ): Promise<RemotingCommand> {
+    return put.then((result) => this.handlePutMessageResult(result, response, topic, queueId))
   }
 
   private topicFilterIsMultiTag(topic: string, tc: TopicConfig): boolean {

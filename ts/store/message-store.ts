@@ -249,8 +249,9 @@ export type CommitLogRead = Buffer | { deletedBelow: number }
 
 export interface MessageStore {
   readonly recovery: RecoveryReport
+  /** Copies the message's bytes before it returns: the caller may let go of the body at once. */
   putMessage(msg: MessageExtBrokerInner): Promise<PutMessageResult>
-  /** Stores the messages as one batch: contiguous, in one segment, all or nothing. */
+  /** Stores the messages as one batch: contiguous, in one segment, all or nothing. Copies them as `putMessage` does. */
   putMessages(msgs: readonly MessageExtBrokerInner[]): Promise<PutMessageResult>
   getMessage(
     group: string,
