@@ -29,7 +29,9 @@ await store.shutdown()
 function pathWithoutCargo(shimDir: string): string {
   mkdirSync(shimDir, { recursive: true })
   for (const tool of ['cargo', 'rustc']) {
-    writeFileSync(join(shimDir, tool), '#!/bin/sh\necho "$0 is not available in this test" >&2\nexit 127\n', { mode: 0o755 })
+    writeFileSync(join(shimDir, tool), '#!/bin/sh\necho "$0 is not available in this test" >&2\nexit 127\n', {
+      mode: 0o755,
+    })
   }
   const kept = (process.env.PATH ?? '')
     .split(delimiter)
@@ -55,7 +57,10 @@ describe('prebuilt packages', () => {
 
     const project = join(dir.path, 'app')
     mkdirSync(project)
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }))
+    writeFileSync(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }),
+    )
     writeFileSync(join(project, 'use.mjs'), USER_SCRIPT)
     const env = { ...process.env, PATH: pathWithoutCargo(join(dir.path, 'no-cargo')), FERRYMQ_NATIVE_LIBRARY_PATH: '' }
     expect(spawnSync('cargo', ['--version'], { env }).status, 'cargo must be unusable').not.toBe(0)
@@ -65,14 +70,26 @@ describe('prebuilt packages', () => {
       encoding: 'utf8',
     })
     expect(install.status, install.stderr).toBe(0)
-    const run = spawnSync(process.execPath, ['use.mjs', join(dir.path, 'store')], { cwd: project, env, encoding: 'utf8' })
+    const run = spawnSync(process.execPath, ['use.mjs', join(dir.path, 'store')], {
+      cwd: project,
+      env,
+      encoding: 'utf8',
+    })
     expect(run.status, run.stderr).toBe(0)
     expect(JSON.parse(run.stdout.trim())).toEqual({ status: 'PUT_OK', body: 'from the prebuilt addon' })
     // The addon came from the platform package, not from a build.
-    const resolved = spawnSync(process.execPath, ['-e', `console.log(require.resolve('ferrymq-${platformTriple()}'))`], {
-      cwd: join(project, 'node_modules', 'ferrymq'),
-      encoding: 'utf8',
-    })
+    const resolved = spawnSync(
+      process.execPath,
+      ['-e', `console.log(require.resolve('ferrymq-${platformTriple()}'))`],
+      {
+        cwd: join(project, 'node_modules', 'ferrymq'),
+        encoding: 'utf8',
+      },
+    )
     expect(dirname(resolved.stdout.trim())).toBe(join(project, 'node_modules', `ferrymq-${platformTriple()}`))
+    // The installed command runs through its shebang, which carries the broker's Node options (node-flags.ts).
+    const version = spawnSync(join(project, 'node_modules', '.bin', 'ferrymq'), ['version'], { env, encoding: 'utf8' })
+    expect(version.status, version.stderr).toBe(0)
+    expect(version.stdout).toMatch(/\d+\.\d+\.\d+/)
   })
 })

@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 
 import { defaultBrokerConfig } from '../../ts/broker/broker-config.js'
+import { BROKER_NODE_FLAGS } from '../../ts/cli/node-flags.js'
 import { BrokerController } from '../../ts/broker/broker-controller.js'
 import { messageProperties2String } from '../../ts/common/message/message-properties.js'
 import { RequestCode } from '../../ts/common/request-code.js'
@@ -118,9 +119,11 @@ class Server {
   ) {}
 
   static start(kind: string, dir: string): Promise<Server> {
-    // FERRYMQ_BENCH_PROFILE=<dir> writes a V8 CPU profile of each server process there.
+    // FERRYMQ_BENCH_PROFILE=<dir> writes a V8 CPU profile of each server process there; FERRYMQ_BENCH_SERVER_ARGS
+    // passes more Node options to the servers (e.g. `--trace-gc`).
     const profileDir = process.env.FERRYMQ_BENCH_PROFILE
-    const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
+    const execArgv = [...BROKER_NODE_FLAGS, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]
+    execArgv.push(...(process.env.FERRYMQ_BENCH_SERVER_ARGS ?? '').split(' ').filter((a) => a !== ''))
     const child = fork(fileURLToPath(import.meta.url), ['--server', kind, '--dir', dir], { stdio: 'inherit', execArgv })
     return new Promise((resolve, reject) => {
       child.once('message', (m: ServerMessage) => ('ready' in m ? resolve(new Server(child, m.ready)) : reject(new Error('bad start'))))

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url'
 
 import { defaultBrokerConfig, type BrokerConfig } from '../../ts/broker/broker-config.js'
 import { BrokerController } from '../../ts/broker/broker-controller.js'
+import { BROKER_NODE_FLAGS } from '../../ts/cli/node-flags.js'
 import { RequestCode } from '../../ts/common/request-code.js'
 import { nextOpaque } from '../../ts/remoting/remoting-command.js'
 import type { NativeMessageStore } from '../../ts/store/native-message-store.js'
@@ -107,7 +108,7 @@ class BrokerChild {
 
   static start(role: Role, dir: string, masterHa?: string): Promise<BrokerChild> {
     const args = ['--role', role, '--dir', dir, ...(masterHa ? ['--master-ha', masterHa] : [])]
-    const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit' })
+    const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit', execArgv: [...BROKER_NODE_FLAGS] })
     return new Promise((resolve, reject) => {
       child.once('message', (m: ChildMessage) =>
         'ready' in m ? resolve(new BrokerChild(child, m.ready.port, m.ready.haPort)) : reject(new Error('bad start')),

@@ -204,6 +204,8 @@ function makeTarget(flushDiskType) {
         if (key.startsWith('FERRYMQ_') && !(key in env) && key !== 'FERRYMQ_NATIVE_LIBRARY_PATH') env[key] = undefined
       }
       const args = [
+        // The Node options `ferrymq` runs the broker with (ts/cli/node-flags.ts; its shebang carries them too).
+        '--initial-old-space-size=128',
         CLI,
         'start',
         '--data-dir',

@@ -12,6 +12,7 @@ import net from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { BROKER_NODE_FLAGS } from '../../ts/cli/node-flags.js'
 import { AdminClient } from '../../ts/client/admin-client.js'
 import { until } from './machine.js'
 
@@ -23,7 +24,7 @@ export function cliCommand(): string[] {
   const here = fileURLToPath(import.meta.url)
   const fromSource = here.endsWith('.ts')
   const entry = resolve(dirname(here), '../../ts/cli', fromSource ? 'ferrymq.ts' : 'ferrymq.js')
-  return fromSource ? ['--import', 'tsx', entry] : [entry]
+  return fromSource ? [...BROKER_NODE_FLAGS, '--import', 'tsx', entry] : [...BROKER_NODE_FLAGS, entry]
 }
 
 /** Free loopback ports, each with the next port free too (a broker's HA port is listen port + 1). */
