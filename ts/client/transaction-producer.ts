@@ -121,6 +121,7 @@ export class TransactionProducer extends Producer {
         const decided = await this.listener.executeLocalTransaction(msg, arg)
         state = isState(decided) ? decided : LocalTransactionState.UNKNOW
       } catch (err) {
+        // The state stays UNKNOW and the exception text goes to the broker as the remark; its check decides later.
         localError = err
         this.log.info({ msgId: sendResult.msgId, err }, 'executeLocalTransaction failed: state unknown')
       }
@@ -188,6 +189,7 @@ export class TransactionProducer extends Producer {
       const decided = await this.listener.checkLocalTransaction(msg)
       state = isState(decided) ? decided : LocalTransactionState.UNKNOW
     } catch (err) {
+      // Answered as UNKNOW with the exception text as remark: the broker asks again at its next check.
       error = err
       this.log.error({ brokerAddr, msgId: header.msgId, err }, 'checkLocalTransaction failed: state unknown')
     }

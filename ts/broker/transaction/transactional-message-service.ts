@@ -246,8 +246,8 @@ export class TransactionalMessageService {
   private async fillOpRemoveMap(ops: OpState, queueId: number, opOffset: number, minOffset: number): Promise<OpPull> {
     const r = await this.options.store().getMessage(CID_RMQ_SYS_TRANS, OP_TOPIC, queueId, opOffset, OP_MSG_PULL_NUMS)
     const status = pullStatusOf(r)
-    if (status === 'OFFSET_ILLEGAL' || status === 'NO_MATCHED_MSG') {
-      this.log.warn({ queueId, opOffset, status: r.status }, 'op offset illegal, corrected')
+    if ((status === 'OFFSET_ILLEGAL' || status === 'NO_MATCHED_MSG') && r.nextBeginOffset !== opOffset) {
+      this.log.warn({ queueId, opOffset, to: r.nextBeginOffset, status: r.status }, 'op offset illegal, corrected')
       this.updateConsumeOffset(OP_TOPIC, queueId, r.nextBeginOffset)
     }
     if (status !== 'FOUND') return { status, nextBeginOffset: r.nextBeginOffset, lastBornTimestamp: null }
