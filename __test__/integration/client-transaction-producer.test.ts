@@ -112,6 +112,8 @@ describe('client: TransactionProducer against a real broker', () => {
     expect([m!.body.toString(), m!.tags, m!.properties.get('KEYS')]).toEqual(['tx-1', 'TagTx', 'k1'])
     expect(m!.sysFlag & 0xc).toBe(0x8)
     await checkedPastAllHalfMessages()
+    // Passed by its op marker, not by a check: a check would have re-appended a copy.
+    expect(c.broker.store.getMaxOffsetInQueue(HALF, 0)).toBe(1)
     expect(got.length).toBe(1)
     expect(checked).toEqual([])
   })
@@ -128,6 +130,7 @@ describe('client: TransactionProducer against a real broker', () => {
     const got = await consume()
     await waitFor(() => got.some((m) => m.msgId === plain.msgId), { what: 'the plain message' })
     await checkedPastAllHalfMessages()
+    expect(c.broker.store.getMaxOffsetInQueue(HALF, 0)).toBe(1)
     expect(got.map((m) => m.body.toString())).toEqual(['plain'])
     expect(checked).toEqual([])
   })
