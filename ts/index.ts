@@ -59,6 +59,14 @@ export { Message, type MessageInit } from './client/message.js'
 export { MQClientError } from './client/client-error.js'
 export { type ProducerOptions } from './client/client-config.js'
 export { SendStatus, type SendResult } from './client/send-result.js'
+export {
+  LocalTransactionState,
+  TransactionProducer,
+  type TransactionListener,
+  type TransactionProducerOptions,
+  type TransactionSendResult,
+} from './client/transaction-producer.js'
+export type { TransactionCheckMessage } from './client/client-instance.js'
 export { selectByHash, selectRandom, type MessageQueueSelector } from './client/message-queue-selector.js'
 export { createUniqId } from './client/message-client-id.js'
 export type { MessageQueue } from './remoting/protocol/message-queue.js'

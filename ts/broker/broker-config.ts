@@ -53,6 +53,20 @@ export const BROKER_CONFIG_KEYS = {
   traceTopicEnable: { kind: 'bool', default: false },
   msgTraceTopicName: { kind: 'string', default: 'RMQ_SYS_TRACE_TOPIC' },
   rejectTransactionMessage: { kind: 'bool', default: false },
+  // Transactions (store.md §10.6).
+  /** A half message is first checked back this long after it was born, ms (`transactionTimeOut`). */
+  transactionTimeOut: { kind: 'long', default: 6000, min: 1 },
+  /** Check-backs of one half message before it is discarded to `TRANS_CHECK_MAX_TIME_TOPIC`. */
+  transactionCheckMax: { kind: 'int', default: 15, min: 1 },
+  /** Period of the check-back service, ms. */
+  transactionCheckInterval: { kind: 'long', default: 30_000, min: 10 },
+  /** Op markers of one half queue are written once they reach this many bytes. */
+  transactionOpMsgMaxSize: { kind: 'int', default: 4096, min: 16, max: 1024 * 1024 },
+  /** ... or once the oldest has waited this long, ms. */
+  transactionOpBatchInterval: { kind: 'long', default: 3000, min: 1 },
+  /** END_TRANSACTION requests that may wait for the transaction executor (`endTransactionPoolQueueCapacity`). */
+  endTransactionPoolQueueCapacity: { kind: 'int', default: 100_000, min: 1 },
+  waitTimeMillsInTransactionQueue: { kind: 'long', default: 3000, min: 1 },
   startAcceptSendRequestTimeStamp: { kind: 'long', default: 0 },
   traceOn: { kind: 'bool', default: true },
   regionId: { kind: 'string', default: 'DefaultRegion' },

@@ -24,6 +24,7 @@ import { ClientManageProcessor } from '../processor/client-manage-processor.js'
 import { ConsumerManageProcessor } from '../processor/consumer-manage-processor.js'
 import { PullMessageProcessor } from '../processor/pull-message-processor.js'
 import { QueryMessageProcessor } from '../processor/query-message-processor.js'
+import { EndTransactionProcessor } from '../processor/end-transaction-processor.js'
 import { SendMessageProcessor } from '../processor/send-message-processor.js'
 import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import { RemotingCommand } from '../remoting/remoting-command.js'
@@ -57,6 +58,8 @@ import { RebalanceLockManager } from './rebalance-lock-manager.js'
 import { DEFAULT_MESSAGE_DELAY_LEVEL, ScheduleMessageService, parseDelayLevels } from './schedule-message-service.js'
 import { SubscriptionGroupManager } from './subscription-group-manager.js'
 import { TopicConfigManager } from './topic-config-manager.js'
+import { TransactionalMessageCheckService } from './transaction/transactional-message-check-service.js'
+import { TransactionalMessageService } from './transaction/transactional-message-service.js'
 
 /** How often client connections without heartbeats are reaped (`ClientHousekeepingService`). */
 const CLIENT_SCAN_INTERVAL_MS = 10_000
@@ -67,6 +70,8 @@ const SHUTDOWN_DRAIN_MS = 10_000
 /** RocketMQ's default commit-log segment size, when the store config does not set one. */
 const COMMIT_LOG_FILE_SIZE_DEFAULT = 1024 * 1024 * 1024
 const SYNC_FLUSH_TIMEOUT_DEFAULT_MS = 5000
+/** RocketMQ's default `fileReservedTime`, hours: half messages older than this are not checked any more. */
+const FILE_RESERVED_TIME_DEFAULT_HOURS = 72
 const TRANSACTION_TYPE_MASK = 0xc
 const TRANSACTION_COMMIT_TYPE = 0x8
 
@@ -90,9 +95,12 @@ export class BrokerController implements BrokerContext {
   readonly consumerManager: ConsumerManager
   readonly producerManager: ProducerManager
   readonly pullRequestHoldService: PullRequestHoldService
+  readonly transactionalMessageService: TransactionalMessageService
   readonly maxMessageSize: number
   private messageStore: MessageStore | null = null
   private schedule: ScheduleMessageService | null = null
+  /** The check-back timer; masters only. */
+  private transactionCheck: TransactionalMessageCheckService | null = null
   private readonly dispatcher: RequestDispatcher
   private readonly servers: RemotingServer[] = []
   private readonly outerAPI: BrokerOuterAPI
@@ -161,6 +169,17 @@ export class BrokerController implements BrokerContext {
       maxOffset: (topic, queueId) => this.store.getMaxOffsetInQueue(topic, queueId),
       wakeup: this.pullProcessor.wakeup,
       checkIntervalMs: c.longPollingEnable ? HOLD_CHECK_INTERVAL_MS : c.shortPollingTimeMills,
+      logger: this.logger,
+    })
+    this.transactionalMessageService = new TransactionalMessageService({
+      store: () => this.store,
+      settings: { ...c, fileReservedTime: this.storeConfig.fileReservedTime ?? FILE_RESERVED_TIME_DEFAULT_HOURS },
+      topicConfigManager: this.topicConfigManager,
+      consumerOffsetManager: this.consumerOffsetManager,
+      brokerAddr: () => this.addr,
+      storeHost: () => this.host,
+      putMessage: (msg) => this.putMessage(msg),
+      resolveHalfMsg: (half) => this.transactionCheck?.resolveHalfMsg(half),
       logger: this.logger,
     })
     this.outerAPI = new BrokerOuterAPI({ logger: this.logger })
@@ -411,6 +430,17 @@ export class BrokerController implements BrokerContext {
     this.pullRequestHoldService.start()
     // Delayed messages are delivered by the master; a slave receives them through its commit log.
     if (!slave) this.schedule.start()
+    // Half messages are checked and their op markers written by the master only (store.md §10.5).
+    if (!slave) {
+      this.transactionalMessageService.start()
+      this.transactionCheck = new TransactionalMessageCheckService({
+        service: this.transactionalMessageService,
+        producerManager: this.producerManager,
+        checkIntervalMs: c.transactionCheckInterval,
+        logger: this.logger,
+      })
+      this.transactionCheck.start()
+    }
     this.every(CLIENT_SCAN_INTERVAL_MS, () => {
       this.producerManager.scanNotActiveChannel()
       this.consumerManager.scanNotActiveChannel()
@@ -448,6 +478,10 @@ export class BrokerController implements BrokerContext {
     await this.slaveSynchronize?.shutdown()
     await this.haService?.shutdown()
     this.schedule?.shutdown()
+    // Before the offsets are persisted and the store closes: the run stops, buffered op markers are written.
+    const transactionsStopping = this.transactionCheck?.shutdown()
+    await this.transactionalMessageService.shutdown()
+    await transactionsStopping
     this.stats.shutdown()
     if (this.addr !== '') {
       await this.outerAPI.unregisterBrokerAll({
@@ -567,6 +601,7 @@ export class BrokerController implements BrokerContext {
       client: make('client-manage', 64, c.clientManagerThreadPoolQueueCapacity, Infinity),
       consumer: make('consumer-manage', 64, c.consumerManagerThreadPoolQueueCapacity, Infinity),
       admin: make('admin', 16, 10_000, Infinity),
+      transaction: make('end-transaction', 16, c.endTransactionPoolQueueCapacity, c.waitTimeMillsInTransactionQueue),
     }
   }
 
@@ -582,6 +617,7 @@ export class BrokerController implements BrokerContext {
     ]) {
       d.registerProcessor(code, send, e.send)
     }
+    d.registerProcessor(RequestCode.END_TRANSACTION, new EndTransactionProcessor(this), e.transaction!)
     d.registerProcessor(RequestCode.PULL_MESSAGE, this.pullProcessor, e.pull)
     d.registerProcessor(RequestCode.LITE_PULL_MESSAGE, this.pullProcessor, e.pull)
     const query = new QueryMessageProcessor(this)

@@ -6,7 +6,11 @@ import type { Logger } from '../common/logger.js'
 import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import type { ClientChannelInfo } from './client-channel-info.js'
 
+/** Extra connections `getAvailableChannel` tries after the first (`GET_AVAILABLE_CHANNEL_RETRY_COUNT`). */
+const GET_AVAILABLE_CHANNEL_RETRY_COUNT = 3
+
 export class ProducerManager {
+  private channelCounter = 0
   private readonly table = new Map<string, Map<RemotingChannel, ClientChannelInfo>>()
   private readonly log: Logger
 
@@ -43,6 +47,23 @@ export class ProducerManager {
     return this.table.get(group)
   }
 
+  /**
+   * A live connection of the group for a transaction check (`getAvailableChannel`): round robin from a shared
+   * counter, trying up to three more connections when the picked one is closed; undefined when none is live.
+   */
+  getAvailableChannel(group: string): RemotingChannel | undefined {
+    const g = this.table.get(group)
+    if (g === undefined || g.size === 0) return undefined
+    const channels = [...g.keys()]
+    let index = this.channelCounter++ % channels.length
+    for (let tries = 0; tries <= GET_AVAILABLE_CHANNEL_RETRY_COUNT; tries++) {
+      const channel = channels[index]!
+      if (channel.isActive()) return channel
+      index = (index + 1) % channels.length
+    }
+    return undefined
+  }
+
   groups(): IterableIterator<[string, Map<RemotingChannel, ClientChannelInfo>]> {
     return this.table.entries()
   }
@@ -57,7 +78,10 @@ export class ProducerManager {
     for (const [group, g] of [...this.table]) {
       for (const [channel, info] of [...g]) {
         if (now - info.lastUpdateTimestamp <= this.channelExpiredTimeoutMs) continue
-        this.log.warn({ group, clientId: info.clientId, remote: channel.remoteAddress }, 'producer heartbeat expired, closing its connection')
+        this.log.warn(
+          { group, clientId: info.clientId, remote: channel.remoteAddress },
+          'producer heartbeat expired, closing its connection',
+        )
         g.delete(channel)
         channel.close('producer heartbeat expired')
       }

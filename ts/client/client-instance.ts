@@ -2,11 +2,14 @@
  * The client runtime shared by every producer and consumer of one client id (`MQClientInstance`,
  * `MQClientManager`, `RebalanceService`; client.md §1): one remoting client, the route and broker address tables,
  * heartbeats, periodic route refresh and offset persistence, the rebalance loop, and the requests brokers send
- * to clients (`NOTIFY_CONSUMER_IDS_CHANGED`, `RESET_CONSUMER_CLIENT_OFFSET`).
+ * to clients (`NOTIFY_CONSUMER_IDS_CHANGED`, `RESET_CONSUMER_CLIENT_OFFSET`, `CHECK_TRANSACTION_STATE`).
  */
 import { isReadable } from '../common/constant/perm-name.js'
 import { parseJson } from '../common/fastjson.js'
 import type { Logger } from '../common/logger.js'
+import { MessageConst } from '../common/message/message-const.js'
+import type { MessageExt } from '../common/message/message-ext.js'
+import { decodeMessage } from '../common/message/message-record.js'
 import { MixAll } from '../common/mix-all.js'
 import { RequestCode } from '../common/request-code.js'
 import { ResponseCode } from '../common/response-code.js'
@@ -56,9 +59,28 @@ export interface FindBrokerResult {
   slave: boolean
 }
 
-/** A producer as the runtime sees it (`MQProducerInner`): only its group, for heartbeats. */
+/** A producer as the runtime sees it (`MQProducerInner`): its group, for heartbeats, and transaction checks. */
 export interface ProducerInner {
   readonly groupName: string
+  /**
+   * `CHECK_TRANSACTION_STATE` from the broker at `brokerAddr` about `msg` (a transactional producer only;
+   * `ClientRemotingProcessor#checkTransactionState`).
+   */
+  checkTransactionState?(brokerAddr: string, msg: TransactionCheckMessage, header: CheckTransactionStateHeader): void
+}
+
+/** The half message a broker asks about: as stored, `transactionId` = its `UNIQ_KEY`. */
+export interface TransactionCheckMessage extends MessageExt {
+  transactionId: string | undefined
+}
+
+/** `CheckTransactionStateRequestHeader`. */
+export interface CheckTransactionStateHeader {
+  tranStateTableOffset: number
+  commitLogOffset: number
+  msgId: string | undefined
+  transactionId: string | undefined
+  offsetMsgId: string | undefined
 }
 
 /** The queues a route lets consumers read (client.md §1.5, subscribe set). */
@@ -119,6 +141,12 @@ export class MQClientInstance {
     })
     this.remoting.registerProcessor(RequestCode.RESET_CONSUMER_CLIENT_OFFSET, {
       processRequest: (_channel, request) => this.onResetOffset(request),
+    })
+    this.remoting.registerProcessor(RequestCode.CHECK_TRANSACTION_STATE, {
+      processRequest: (channel, request) => {
+        this.onCheckTransactionState(channel.remoteAddress, request)
+        return null
+      },
     })
   }
 
@@ -433,6 +461,36 @@ export class MQClientInstance {
     if (this.stopped) return
     const again = this.rebalanceAgain || !balanced
     this.scheduleRebalance(again ? REBALANCE_UNBALANCED_WAIT_MS : REBALANCE_WAIT_MS)
+  }
+
+  /** Hands a broker's transaction check to the producer of the message's group (`checkTransactionState`). */
+  private onCheckTransactionState(brokerAddr: string, request: RemotingCommand): void {
+    const decoded = request.body === null ? null : decodeMessage(request.body, 0)
+    if (decoded === null) {
+      this.log.warn({ brokerAddr }, 'checkTransactionState: the message does not decode')
+      return
+    }
+    const msg = decoded as TransactionCheckMessage
+    msg.transactionId = msg.properties.get(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX) || undefined
+    const group = msg.properties.get(MessageConst.PROPERTY_PRODUCER_GROUP)
+    const producer = group === undefined ? undefined : this.producers.get(group)
+    if (producer?.checkTransactionState === undefined) {
+      this.log.debug({ group, brokerAddr }, 'checkTransactionState: no transactional producer of this group here')
+      return
+    }
+    const tranStateTableOffset = Number(request.ext('tranStateTableOffset'))
+    const commitLogOffset = Number(request.ext('commitLogOffset'))
+    if (!Number.isSafeInteger(tranStateTableOffset) || !Number.isSafeInteger(commitLogOffset)) {
+      this.log.warn({ group, brokerAddr }, 'checkTransactionState: offsets missing from the request')
+      return
+    }
+    producer.checkTransactionState(brokerAddr, msg, {
+      tranStateTableOffset,
+      commitLogOffset,
+      msgId: request.ext('msgId'),
+      transactionId: request.ext('transactionId'),
+      offsetMsgId: request.ext('offsetMsgId'),
+    })
   }
 
   private async onResetOffset(request: RemotingCommand): Promise<RemotingCommand | null> {

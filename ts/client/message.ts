@@ -60,6 +60,8 @@ export class Message {
   body: Buffer
   /** Every property, system and user; encoded in insertion order. */
   readonly properties = new Map<string, string>()
+  /** Set by a transactional send to the message's `UNIQ_KEY` before the local transaction runs; never sent. */
+  transactionId: string | undefined
 
   constructor(init: MessageInit) {
     this.topic = init.topic

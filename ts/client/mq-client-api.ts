@@ -48,6 +48,19 @@ function longExt(response: RemotingCommand, name: string): number {
   return v
 }
 
+/** `EndTransactionRequestHeader` (protocol.md §2.4.4). */
+export interface EndTransactionRequestHeader {
+  topic?: string
+  producerGroup: string
+  tranStateTableOffset: number
+  commitLogOffset: number
+  /** 8 commit, 12 rollback, 0 unknown. */
+  commitOrRollback: number
+  fromTransactionCheck: boolean
+  msgId: string
+  transactionId: string | undefined
+}
+
 /** The pull statuses of `PullStatus` (client.md §4.5). */
 export const PullStatus = {
   FOUND: 'FOUND',
@@ -194,6 +207,28 @@ export class MQClientAPI {
   /** Sends without waiting for a response. */
   sendOneway(addr: string, req: SendRequest, timeoutMs: number): Promise<void> {
     return this.remoting.invokeOneway(addr, buildSendRequest(req).markOneway(), timeoutMs)
+  }
+
+  /** END_TRANSACTION, oneway (`endTransactionOneway`, client.md §3.13); `remark` carries a local failure. */
+  endTransactionOneway(
+    addr: string,
+    header: EndTransactionRequestHeader,
+    remark: string | null,
+    timeoutMs: number,
+  ): Promise<void> {
+    const ext: Record<string, string> = {
+      producerGroup: header.producerGroup,
+      tranStateTableOffset: String(header.tranStateTableOffset),
+      commitLogOffset: String(header.commitLogOffset),
+      commitOrRollback: String(header.commitOrRollback),
+      fromTransactionCheck: String(header.fromTransactionCheck),
+      msgId: header.msgId,
+    }
+    if (header.topic !== undefined) ext.topic = header.topic
+    if (header.transactionId !== undefined) ext.transactionId = header.transactionId
+    const request = RemotingCommand.createRequest(RequestCode.END_TRANSACTION, ext)
+    request.remark = remark
+    return this.remoting.invokeOneway(addr, request.markOneway(), timeoutMs)
   }
 
   // ----- consumers (client.md §4, §5, §6) ---------------------------------------------------------------------

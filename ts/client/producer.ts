@@ -75,8 +75,8 @@ export class Producer {
   /** The producer group, for the runtime's heartbeats. */
   readonly groupName: string
   private readonly options: ProducerOptions
-  private config!: ResolvedProducerConfig
-  private instance!: MQClientInstance
+  protected config!: ResolvedProducerConfig
+  protected instance!: MQClientInstance
   private api!: MQClientAPI
   private routes!: PublishRouteTable
   private fault!: MQFaultStrategy
@@ -84,7 +84,7 @@ export class Producer {
   private bytePermits: TimedSemaphore | undefined
   private refreshTimer: NodeJS.Timeout | undefined
   private state: State = 'created'
-  private readonly log: Logger
+  protected readonly log: Logger
   private readonly now: () => number
 
   constructor(options: ProducerOptions) {

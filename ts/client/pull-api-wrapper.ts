@@ -23,6 +23,8 @@ export interface ReceivedMessage extends MessageExt {
   offsetMsgId: string
   brokerName: string
   tags: string | undefined
+  /** A committed transactional message (`TRAN_MSG=true`): its `UNIQ_KEY` (client.md §6.4). */
+  transactionId?: string
 }
 
 export interface PullResult {
@@ -61,7 +63,7 @@ export function processPullResult(mq: MessageQueue, raw: RawPullResult, sub: Sub
     received.brokerName = mq.brokerName
     received.tags = tags
     if (m.properties.get(MessageConst.PROPERTY_TRANSACTION_PREPARED) === 'true' && uniq !== undefined) {
-      m.properties.set(MessageConst.PROPERTY_TRANSACTION_ID, uniq)
+      received.transactionId = uniq
     }
     result.msgFoundList.push(received)
   }

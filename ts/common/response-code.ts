@@ -37,6 +37,8 @@ export const ResponseCode = {
   CONSUME_MSG_TIMEOUT: 207,
   NO_MESSAGE: 208,
   FLOW_CONTROL: 215,
+  /** A commit of a half message whose producer may already be asked by a check (5.x `EndTransactionProcessor`). */
+  ILLEGAL_OPERATION: 604,
 } as const
 
 export type ResponseCodeName = keyof typeof ResponseCode

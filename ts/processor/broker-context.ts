@@ -14,6 +14,7 @@ import type { RebalanceLockManager } from '../broker/rebalance-lock-manager.js'
 import type { ScheduleMessageService } from '../broker/schedule-message-service.js'
 import type { SubscriptionGroupManager } from '../broker/subscription-group-manager.js'
 import type { TopicConfigManager } from '../broker/topic-config-manager.js'
+import type { TransactionalMessageService } from '../broker/transaction/transactional-message-service.js'
 import type { Logger } from '../common/logger.js'
 import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import type { MessageExtBrokerInner, MessageStore, PutMessageResult } from '../store/message-store.js'
@@ -36,6 +37,8 @@ export interface BrokerContext {
   readonly pullRequestHoldService: PullRequestHoldService
   readonly rebalanceLockManager: RebalanceLockManager
   readonly scheduleMessageService: ScheduleMessageService
+  /** Half messages, op markers and check-backs (store.md §10). */
+  readonly transactionalMessageService: TransactionalMessageService
   readonly stats: BrokerStats
   readonly logger: Logger
   /** Puts through the store's put hooks (delay levels) and wakes held pulls on success. */

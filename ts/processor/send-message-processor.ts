@@ -156,15 +156,6 @@ export class SendMessageProcessor implements RequestProcessor {
     if (queueId < 0) return refuse(response, ResponseCode.SYSTEM_ERROR, `topic[${tc.topicName}] has no writable queue`)
     const body = request.body ?? Buffer.alloc(0)
     const props = this.storedProperties(header.properties)
-    if (isTransactionPrepared(header.properties)) {
-      // Half messages need the transaction service, which ferrymq does not have: refuse as a broker configured
-      // with rejectTransactionMessage does, so the producer gets a clear NO_PERMISSION instead of a lost commit.
-      return refuse(
-        response,
-        ResponseCode.NO_PERMISSION,
-        `the broker[${this.ctx.brokerConfig.brokerIP1}] sending transaction message is forbidden: transactional messages are not supported`,
-      )
-    }
     const msg: MessageExtBrokerInner = {
       topic: header.topic,
       queueId,
@@ -181,9 +172,39 @@ export class SendMessageProcessor implements RequestProcessor {
     const dlq = this.handleRetryAndDLQ(header, request, msg, response)
     if (dlq !== null) return dlq
     if (this.topicFilterIsMultiTag(msg.topic, tc)) msg.sysFlag |= MessageSysFlag.MULTI_TAGS_FLAG
+    if (isTransactionPrepared(header.properties) && !(msg.reconsumeTimes > 0 && hasDelay(msg.propertiesString))) {
+      return this.sendHalfMessage(msg, response, queueId)
+    }
     const put = this.ctx.putMessage(msg)
     releaseBody(request, [msg])
     return this.answerPut(put, response, msg.topic, queueId)
+  }
+
+  /**
+   * A transactional half message (`TRAN_MSG=true`; not a retry with a delay, which old clients send with the flag
+   * still set): stored in the half topic, never seen by consumers until committed (store.md §10.2). The answer
+   * carries the half message's offset id and queue offset, and `transactionId` = `UNIQ_KEY` as 5.x brokers add it.
+   */
+  private async sendHalfMessage(
+    msg: MessageExtBrokerInner,
+    response: RemotingCommand,
+    queueId: number,
+  ): Promise<RemotingCommand> {
+    const c = this.ctx.brokerConfig
+    if (c.rejectTransactionMessage) {
+      return refuse(
+        response,
+        ResponseCode.NO_PERMISSION,
+        `the broker[${c.brokerIP1}] sending transaction message is forbidden`,
+      )
+    }
+    const uniqKey = findProperty(msg.propertiesString, MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX)
+    const result = await this.ctx.transactionalMessageService.prepareMessage(msg)
+    this.handlePutMessageResult(result, response, msg.topic, queueId)
+    if (uniqKey !== null && STORED_CODES[result.putMessageStatus] !== undefined) {
+      ;(response.extFields as ExtFields).transactionId = uniqKey
+    }
+    return response
   }
 
   private sendBatchMessage(

@@ -17,3 +17,8 @@ export const MessageSysFlag = {
 export function transactionValue(sysFlag: number): number {
   return sysFlag & 0xc
 }
+
+/** The flag with its transaction type replaced (`MessageSysFlag#resetTransactionValue`). */
+export function resetTransactionValue(sysFlag: number, type: number): number {
+  return (sysFlag & ~0xc) | type
+}
