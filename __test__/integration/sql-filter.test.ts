@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
+import { groupDetail, messageView } from '../../ts/admin/admin-views.js'
 import { ConsumeConcurrentlyStatus } from '../../ts/client/consume-service.js'
 import { ConsumeFromWhere } from '../../ts/client/consumer-config.js'
 import { LitePullConsumer } from '../../ts/client/lite-pull-consumer.js'
@@ -9,6 +10,7 @@ import { Producer } from '../../ts/client/producer.js'
 import type { ReceivedMessage } from '../../ts/client/pull-api-wrapper.js'
 import { PushConsumer } from '../../ts/client/push-consumer.js'
 import { BrokerResponseError } from '../../ts/common/errors.js'
+import type { MessageExt } from '../../ts/common/message/message-ext.js'
 import { decodeMessages } from '../../ts/common/message/message-record.js'
 import { RequestCode } from '../../ts/common/request-code.js'
 import { ResponseCode } from '../../ts/common/response-code.js'
@@ -304,9 +306,27 @@ describe('SQL92 filtering on a broker with enablePropertyFilter=true', () => {
       await waitFor(() => got.length >= want.length, { timeoutMs: 30_000, what: 'the matching messages' })
       await progressAtEnd('GPush', 'SqlPush')
       expect(got.map((m) => m.msgId).sort()).toEqual([...want].sort())
-      // The broker shows the subscription as SQL92.
+      // The broker and its admin views show the subscription as SQL92.
       const sub = c.broker.consumerManager.findSubscriptionData('GPush', 'SqlPush')
       expect(sub).toMatchObject({ expressionType: 'SQL92', subString: SELECTOR })
+      const detail = await groupDetail(c.broker, 'GPush')
+      expect(detail!.subscriptions).toContainEqual({ topic: 'SqlPush', expressionType: 'SQL92', expression: SELECTOR })
+      const stored: MessageExt[] = []
+      for (const q of [0, 1, 2, 3]) {
+        stored.push(...decodeMessages((await c.broker.store.getMessage('GPush', 'SqlPush', q, 0, 32)).buffer))
+      }
+      const status = (want: boolean): string | undefined => {
+        const m = stored.find(
+          (x) =>
+            want ===
+            (Number(x.properties.get('a')) >= 3 &&
+              Number(x.properties.get('a')) <= 7 &&
+              x.properties.get('region') === 'eu'),
+        )
+        return messageView(c.broker, m!).deliveries.find((d) => d.group === 'GPush')?.status
+      }
+      expect(status(true)).toBe('CONSUMED')
+      expect(status(false)).toBe('CONSUMED_BUT_FILTERED')
     } finally {
       await k.shutdown()
     }
