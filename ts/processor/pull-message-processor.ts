@@ -249,20 +249,20 @@ export class PullMessageProcessor implements RequestProcessor {
       last = r
       let full = false
       let at = 0
-      let windowStart = -1
-      let windowEnd = -1
+      let runStart = -1
+      let runEnd = -1
       next = r.nextBeginOffset
       for (let i = 0; i < r.messageCount; i++) {
         const size = r.sizeAt(i)
         const props = recordPropertiesString(r.buffer, at)
         if (props !== null && sqlMatches(sql, string2messageProperties(props), ctx.logger)) {
           // Runs of matching records are copied as one slice.
-          if (windowStart >= 0 && windowEnd !== at) {
-            kept.push(Buffer.from(r.buffer.subarray(windowStart, windowEnd)))
-            windowStart = -1
+          if (runStart >= 0 && runEnd !== at) {
+            kept.push(Buffer.from(r.buffer.subarray(runStart, runEnd)))
+            runStart = -1
           }
-          if (windowStart < 0) windowStart = at
-          windowEnd = at + size
+          if (runStart < 0) runStart = at
+          runEnd = at + size
           entries.push(r.queueOffsetAt(i), r.commitLogOffsetAt(i), size)
           keptBytes += size
           if (entries.length / 3 >= maxMsgNums) {
@@ -273,7 +273,7 @@ export class PullMessageProcessor implements RequestProcessor {
         }
         at += size
       }
-      if (windowStart >= 0) kept.push(Buffer.from(r.buffer.subarray(windowStart, windowEnd)))
+      if (runStart >= 0) kept.push(Buffer.from(r.buffer.subarray(runStart, runEnd)))
       offset = next
       if (
         full ||
