@@ -2,7 +2,11 @@
 import { BrokerController, type BrokerControllerOptions } from './broker/broker-controller.js'
 import { NamesrvController } from './namesrv/namesrv-controller.js'
 
-export { NativeMessageStore, type MessageStoreConfig, type NativeMessageStoreOptions } from './store/native-message-store.js'
+export {
+  NativeMessageStore,
+  type MessageStoreConfig,
+  type NativeMessageStoreOptions,
+} from './store/native-message-store.js'
 export {
   AppendMessageResult,
   GetMessageResult,
@@ -26,14 +30,26 @@ export { MessageSysFlag } from './common/message/message-sys-flag.js'
 export { createMessageId, decodeMessageId } from './common/message/message-id.js'
 export { encodeHost } from './common/message/socket-address.js'
 export { javaStringHash } from './common/java-hash.js'
-export { RocketMQError, StoreError, ConfigError, RemotingError, ProtocolError, BrokerResponseError } from './common/errors.js'
+export {
+  RocketMQError,
+  StoreError,
+  ConfigError,
+  RemotingError,
+  ProtocolError,
+  BrokerResponseError,
+} from './common/errors.js'
 export type { Logger } from './common/logger.js'
 
 // Server side: name server, broker, remoting.
 export { NamesrvController, type NamesrvControllerOptions } from './namesrv/namesrv-controller.js'
 export { newNamesrvConfig, type NamesrvConfig } from './namesrv/namesrv-config.js'
 export { BrokerController, type BrokerControllerOptions } from './broker/broker-controller.js'
-export { loadBrokerConfig, defaultBrokerConfig, type BrokerConfig, type LoadedBrokerConfig } from './broker/broker-config.js'
+export {
+  loadBrokerConfig,
+  defaultBrokerConfig,
+  type BrokerConfig,
+  type LoadedBrokerConfig,
+} from './broker/broker-config.js'
 export { buildAdminApp, type AdminAppOptions } from './admin/build-admin-app.js'
 export { RemotingClient, type RemotingClientOptions } from './remoting/remoting-client.js'
 export { RemotingServer, type RemotingServerOptions, type TlsMode } from './remoting/remoting-server.js'
@@ -72,16 +88,13 @@ export { createUniqId } from './client/message-client-id.js'
 export type { MessageQueue } from './remoting/protocol/message-queue.js'
 // Client SDK: consumers.
 export { PushConsumer } from './client/push-consumer.js'
+export { MessageSelector } from './client/message-selector.js'
 export {
   LitePullConsumer,
   type LitePullConsumerOptions,
   type TopicMessageQueueChangeListener,
 } from './client/lite-pull-consumer.js'
-export {
-  ConsumeFromWhere,
-  type ConsumerOptions,
-  type PushConsumerOptions,
-} from './client/consumer-config.js'
+export { ConsumeFromWhere, type ConsumerOptions, type PushConsumerOptions } from './client/consumer-config.js'
 export type { ClientOptions } from './client/client-config.js'
 export {
   ConsumeConcurrentlyStatus,
@@ -133,5 +146,5 @@ export {
 } from './client/admin-model.js'
 export type { Connection, ConsumerConnection, QueueConsumeStats, TopicQueueStats } from './client/admin-api.js'
 export type { BrokerData, ClusterInfo, QueueData, TopicRouteData } from './remoting/protocol/route.js'
-export type { SubscriptionData } from './remoting/protocol/heartbeat.js'
+export type { ExpressionType, SubscriptionData } from './remoting/protocol/heartbeat.js'
 export type { TopicConfig, TopicFilterType } from './common/topic-config.js'

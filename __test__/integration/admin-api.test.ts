@@ -212,7 +212,7 @@ describe('admin API over a running broker (inject, schemas checked)', () => {
     expect(online.connections[0]).toMatchObject({ language: 'JAVA' })
     expect(online.connections[0].clientId).toContain('@')
     expect(online.connections[0].version).toMatch(/^V\d/)
-    expect(online.subscriptions).toContainEqual({ topic: 'AdminGroupTopic', expression: '*' })
+    expect(online.subscriptions).toContainEqual({ topic: 'AdminGroupTopic', expressionType: 'TAG', expression: '*' })
     expect(online.messageModel).toBe('CLUSTERING')
     await k.shutdown()
     consumers.splice(consumers.indexOf(k), 1)

@@ -68,6 +68,7 @@ describe('broker: the remaining request codes', () => {
       clientId: 'x', group: 'DG', subscriptionData: { topic: 'DumpT', subString: 'a > 1', expressionType: 'SQL92' },
     })
     expect(sql.code).toBe(ResponseCode.SYSTEM_ERROR)
+    expect(sql.remark).toBe('The broker does not support consumer to filter message by SQL92')
   })
 
   it('resets a group by timestamp and tells its online consumers (RESET_CONSUMER_CLIENT_OFFSET)', async () => {

@@ -77,7 +77,6 @@ export const BAD_CONFIGS: readonly BadConfigCase[] = [
   { name: 'brokerIP1 wildcard', conf: 'brokerIP1=0.0.0.0', expect: /brokerIP1 must be an address/ },
   { name: 'TLS without a certificate', conf: 'tlsMode=enforcing', expect: /tlsMode=enforcing needs/ },
   { name: 'admin API open without a token', conf: 'adminHost=0.0.0.0', expect: /adminToken/ },
-  { name: 'SQL92 filtering', conf: 'enablePropertyFilter=true', expect: /enablePropertyFilter/ },
   { name: 'store path is a file', conf: 'storePathRootDir=@FILE@', expect: /store/, storeMayExist: true },
   { name: 'ACL: file missing', acl: null, expect: /plain_acl\.yml/ },
   { name: 'ACL: accounts not a list', acl: 'accounts: everyone\n', expect: /accounts: expected a list/ },

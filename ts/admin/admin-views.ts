@@ -4,6 +4,7 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
 
+import { sqlMatches, type BooleanExpression } from '../common/filter/sql-filter.js'
 import { MessageConst } from '../common/message/message-const.js'
 import type { MessageExt } from '../common/message/message-ext.js'
 import { decodeMessage } from '../common/message/message-record.js'
@@ -85,7 +86,8 @@ export interface GroupSummary {
 
 export interface GroupDetail extends GroupSummary {
   consumeFromWhere: string | null
-  subscriptions: { topic: string; expression: string }[]
+  /** `expressionType` is `TAG` or `SQL92`; `expression` is the tag list or the SQL92 selector. */
+  subscriptions: { topic: string; expressionType: string; expression: string }[]
   connections: ConsumerView[]
   offsets: GroupTopicView[]
 }
@@ -326,7 +328,11 @@ export async function groupDetail(b: AdminBroker, group: string): Promise<GroupD
     ...groupSummaryFrom(b, group, offsets),
     consumeFromWhere: info?.consumeFromWhere ?? null,
     subscriptions: info
-      ? [...info.subscriptions.values()].map((s) => ({ topic: s.topic, expression: s.subString }))
+      ? [...info.subscriptions.values()].map((s) => ({
+          topic: s.topic,
+          expressionType: s.expressionType,
+          expression: s.subString,
+        }))
       : [],
     connections,
     offsets,
@@ -356,6 +362,14 @@ function tagsMatch(expression: string, tags: string | null): boolean {
   return e.split('||').some((t) => t.trim() === tags)
 }
 
+/** Whether the group's compiled SQL92 subscription lets the message through; unknown (not compiled) counts as no. */
+function sqlSubscriptionMatches(
+  compiled: BooleanExpression | undefined,
+  properties: ReadonlyMap<string, string>,
+): boolean {
+  return compiled !== undefined && sqlMatches(compiled, properties)
+}
+
 export function messageView(b: AdminBroker, m: MessageExt): MessageView {
   const tags = m.properties.get(MessageConst.PROPERTY_TAGS) ?? null
   const groups = new Set(b.consumerOffsetManager.whichGroupByTopic(m.topic))
@@ -365,7 +379,13 @@ export function messageView(b: AdminBroker, m: MessageExt): MessageView {
     const consumed = b.consumerOffsetManager.queryOffset(group, m.topic, m.queueId) > m.queueOffset
     const sub = info?.subscriptions.get(m.topic)
     let status: DeliveryStatus = consumed ? 'CONSUMED' : 'NOT_CONSUMED_YET'
-    if (consumed && sub !== undefined && !tagsMatch(sub.subString, tags)) status = 'CONSUMED_BUT_FILTERED'
+    if (consumed && sub !== undefined) {
+      const filtered =
+        sub.expressionType === 'SQL92'
+          ? !sqlSubscriptionMatches(info?.findFilterData(m.topic)?.compiled, m.properties)
+          : !tagsMatch(sub.subString, tags)
+      if (filtered) status = 'CONSUMED_BUT_FILTERED'
+    }
     return { group, status, online: info !== undefined && info.channels.size > 0 }
   })
   return {

@@ -134,7 +134,7 @@ export const groupListSchema = object({ groups: { type: 'array', items: object(g
 export const groupDetailSchema = object({
   ...groupSummaryProperties,
   consumeFromWhere: nullableStr,
-  subscriptions: { type: 'array', items: object({ topic: str, expression: str }) },
+  subscriptions: { type: 'array', items: object({ topic: str, expressionType: str, expression: str }) },
   connections: {
     type: 'array',
     items: object({ clientId: str, address: str, language: str, version: str, lastHeartbeatTimestamp: num }),

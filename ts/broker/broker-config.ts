@@ -74,7 +74,7 @@ export const BROKER_CONFIG_KEYS = {
   shortPollingTimeMills: { kind: 'long', default: 1000, min: 1 },
   notifyConsumerIdsChangedEnable: { kind: 'bool', default: true },
   slaveReadEnable: { kind: 'bool', default: false },
-  /** SQL92 filtering; ferrymq filters by tag only, so this must stay false. */
+  /** SQL92 filtering (`MessageSelector.bySql`): consumers with SQL92 subscriptions are refused while false. */
   enablePropertyFilter: { kind: 'bool', default: false },
   filterSupportRetry: { kind: 'bool', default: false },
   flushConsumerOffsetInterval: { kind: 'int', default: 5000, min: 100 },
@@ -260,7 +260,6 @@ function validate(c: BrokerConfig): void {
   const fail = (msg: string): never => {
     throw new ConfigError('RMQ_ERR_CONFIG', msg)
   }
-  if (c.enablePropertyFilter) fail('enablePropertyFilter=true: SQL92 filtering is not supported by ferrymq; use tags')
   if (!/^[%|a-zA-Z0-9_-]{1,127}$/.test(c.brokerName))
     fail(`brokerName ${JSON.stringify(c.brokerName)} is not a valid name`)
   if (!/^[%|a-zA-Z0-9_-]{1,127}$/.test(c.brokerClusterName)) {

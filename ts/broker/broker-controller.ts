@@ -718,6 +718,8 @@ export class BrokerController implements BrokerContext {
       msg.queueId,
       append.logicsOffset + append.msgNum,
       tagsCode,
+      Date.now(),
+      single ? msg.propertiesString : null,
     )
   }
 

@@ -4,10 +4,13 @@
 import type { ConsumeType, MessageModel, SubscriptionData } from '../remoting/protocol/heartbeat.js'
 import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import type { ClientChannelInfo } from './client-channel-info.js'
+import { registerFilter, type ConsumerFilterData } from './consumer-filter-manager.js'
 
 export class ConsumerGroupInfo {
   readonly channels = new Map<RemotingChannel, ClientChannelInfo>()
   readonly subscriptions = new Map<string, SubscriptionData>()
+  /** Compiled SQL92 subscriptions by topic (`ConsumerFilterManager`); TAG subscriptions have none. */
+  readonly filters = new Map<string, ConsumerFilterData>()
   consumeType: ConsumeType
   messageModel: MessageModel
   consumeFromWhere: string
@@ -25,7 +28,12 @@ export class ConsumerGroupInfo {
   }
 
   /** Adds or refreshes a connection; true when the connection is new to the group (`updateChannel`). */
-  updateChannel(info: ClientChannelInfo, consumeType: ConsumeType, messageModel: MessageModel, consumeFromWhere: string): boolean {
+  updateChannel(
+    info: ClientChannelInfo,
+    consumeType: ConsumeType,
+    messageModel: MessageModel,
+    consumeFromWhere: string,
+  ): boolean {
     this.consumeType = consumeType
     this.messageModel = messageModel
     this.consumeFromWhere = consumeFromWhere
@@ -44,6 +52,7 @@ export class ConsumerGroupInfo {
   /**
    * Takes the subscriptions of a heartbeat: adds new topics, replaces a topic's subscription when the new one has
    * a larger `subVersion`, drops topics no longer listed; true when the set of topics changed (`updateSubscription`).
+   * SQL92 subscriptions are compiled here, once per new expression (`ConsumerFilterManager#register`).
    */
   updateSubscription(subs: readonly SubscriptionData[]): boolean {
     let changed = false
@@ -57,10 +66,13 @@ export class ConsumerGroupInfo {
       } else if (sub.subVersion > old.subVersion) {
         this.subscriptions.set(sub.topic, sub)
       }
+      if (sub.expressionType === 'SQL92') registerFilter(this.filters, sub)
+      else this.filters.delete(sub.topic)
     }
     for (const topic of [...this.subscriptions.keys()]) {
       if (!topics.has(topic)) {
         this.subscriptions.delete(topic)
+        this.filters.delete(topic)
         changed = true
       }
     }
@@ -70,6 +82,10 @@ export class ConsumerGroupInfo {
 
   findSubscriptionData(topic: string): SubscriptionData | undefined {
     return this.subscriptions.get(topic)
+  }
+
+  findFilterData(topic: string): ConsumerFilterData | undefined {
+    return this.filters.get(topic)
   }
 
   findChannel(clientId: string): ClientChannelInfo | undefined {

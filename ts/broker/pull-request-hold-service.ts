@@ -1,11 +1,14 @@
 /**
  * Long polling (`PullRequestHoldService`, protocol.md §2.5.2): a pull that finds nothing is parked under
- * `topic@queueId` and re-run when a message arrives on that queue (and matches its tag filter), or when its hold
+ * `topic@queueId` and re-run when a message arrives on that queue (and matches its tag filter, and its SQL92
+ * expression when the new message's properties are known), or when its hold
  * time runs out. A periodic check also compares each queue's max offset against its parked pulls, so a missed
  * arrival costs at most one tick.
  */
 import type { Logger } from '../common/logger.js'
 import type { TagFilter } from '../common/filter/filter-api.js'
+import { sqlMatches, type BooleanExpression } from '../common/filter/sql-filter.js'
+import { string2messageProperties } from '../common/message/message-properties.js'
 import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import type { RemotingCommand } from '../remoting/remoting-command.js'
 
@@ -16,6 +19,8 @@ export interface PullRequest {
   suspendTimestamp: number
   pullFromThisOffset: number
   filter: TagFilter
+  /** The compiled SQL92 subscription, for SQL92 pulls (`ExpressionMessageFilter#isMatchedByCommitLog`). */
+  sql: BooleanExpression | null
 }
 
 export interface PullRequestHoldServiceOptions {
@@ -76,19 +81,38 @@ export class PullRequestHoldService {
   /**
    * Messages up to `maxOffset` (exclusive) are now readable on the queue. `tagsCode` is the new message's tag
    * hash when known (one message); `null` wakes every pull whose offset is behind, whatever its filter.
+   * `properties` is that message's properties string, when known: SQL92 pulls are woken only if it matches.
    */
-  notifyMessageArriving(topic: string, queueId: number, maxOffset: number, tagsCode: number | null = null, now = Date.now()): void {
+  notifyMessageArriving(
+    topic: string,
+    queueId: number,
+    maxOffset: number,
+    tagsCode: number | null = null,
+    now = Date.now(),
+    properties: string | null = null,
+  ): void {
     const key = keyOf(topic, queueId)
     const list = this.table.get(key)
     if (list === undefined) return
     this.table.delete(key)
     this.parked -= list.length
     const keep: PullRequest[] = []
+    // Decoded once, and only when an SQL92 pull is waiting.
+    let props: Map<string, string> | null = null
+    const sqlMatch = (sql: BooleanExpression): boolean => {
+      if (tagsCode === null || properties === null) return true
+      props ??= string2messageProperties(properties)
+      return sqlMatches(sql, props, this.options.logger)
+    }
     for (const pull of list) {
       if (!pull.channel.isActive()) continue
       let newest = maxOffset
       if (newest <= pull.pullFromThisOffset) newest = this.options.maxOffset(topic, queueId)
-      if (newest > pull.pullFromThisOffset && matches(pull.filter, tagsCode)) {
+      if (
+        newest > pull.pullFromThisOffset &&
+        matches(pull.filter, tagsCode) &&
+        (pull.sql === null || sqlMatch(pull.sql))
+      ) {
         this.wake(pull)
         continue
       }
@@ -112,7 +136,7 @@ export class PullRequestHoldService {
       const at = key.lastIndexOf('@')
       const topic = key.slice(0, at)
       const queueId = Number(key.slice(at + 1))
-      this.notifyMessageArriving(topic, queueId, this.options.maxOffset(topic, queueId), null, now)
+      this.notifyMessageArriving(topic, queueId, this.options.maxOffset(topic, queueId), null, now, null)
     }
   }
 

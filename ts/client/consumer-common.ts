@@ -11,6 +11,7 @@ import type { MessageQueue } from '../remoting/protocol/message-queue.js'
 import type { MQClientInstance } from './client-instance.js'
 import { MQClientError } from './client-error.js'
 import { ConsumeFromWhere, type ResolvedConsumerConfig } from './consumer-config.js'
+import type { MessageSelector } from './message-selector.js'
 import {
   LocalFileOffsetStore,
   ReadOffsetType,
@@ -136,5 +137,30 @@ export function buildSubscriptionData(
     subVersion: Date.now(),
     expressionType: 'TAG',
     classFilterMode: false,
+  }
+}
+
+/** A subscription from a selector (`subscribe(topic, MessageSelector)`). */
+export function subscriptionFromSelector(topic: string, selector: MessageSelector): SubscriptionData {
+  return buildSubscriptionData(topic, selector.expression, selector.expressionType)
+}
+
+/**
+ * `checkClientInBroker`: each non-TAG subscription is shown to one broker of its topic (CHECK_CLIENT_CONFIG) before
+ * the consumer starts, so a broker without `enablePropertyFilter`, or an expression that does not compile, fails
+ * `start()` with the broker's answer instead of failing every pull later. Topics without a known broker are skipped,
+ * as in RocketMQ.
+ */
+export async function checkClientInBroker(
+  instance: MQClientInstance,
+  group: string,
+  subscriptions: Iterable<SubscriptionData>,
+  timeoutMs: number,
+): Promise<void> {
+  for (const sub of subscriptions) {
+    if (sub.expressionType === 'TAG') continue
+    const addr = instance.findBrokerAddrByTopic(sub.topic)
+    if (addr === undefined) continue
+    await instance.api.checkClientConfig(addr, instance.clientId, group, sub, timeoutMs)
   }
 }

@@ -23,8 +23,15 @@ import {
   type ConsumerInner,
   type MQClientInstance,
 } from './client-instance.js'
-import { buildSubscriptionData, computePullFromWhere, createOffsetStore } from './consumer-common.js'
+import {
+  buildSubscriptionData,
+  checkClientInBroker,
+  computePullFromWhere,
+  createOffsetStore,
+  subscriptionFromSelector,
+} from './consumer-common.js'
 import { MIB, resolveConsumerConfig, type ConsumerOptions, type ResolvedConsumerConfig } from './consumer-config.js'
+import { MessageSelector, selectorOf } from './message-selector.js'
 import { PullStatus } from './mq-client-api.js'
 import { ReadOffsetType, type OffsetStore } from './offset-store.js'
 import { ProcessQueue } from './process-queue.js'
@@ -100,7 +107,7 @@ export class LitePullConsumer implements ConsumerInner {
   private limiter!: TaskLimiter
   private state: State = 'created'
   private mode: Mode = 'NONE'
-  private readonly subscriptions = new Map<string, { expression: string; type: ExpressionType }>()
+  private readonly subscriptions = new Map<string, MessageSelector>()
   private readonly assignExpressions = new Map<string, string>()
   private assignedQueues: MessageQueue[] = []
   private readonly assigned = new Map<string, Assigned>()
@@ -180,7 +187,7 @@ export class LitePullConsumer implements ConsumerInner {
       this.log,
     )
     for (const [topic, s] of this.subscriptions) {
-      this.rebalance.subscriptionInner.set(topic, buildSubscriptionData(topic, s.expression, s.type))
+      this.rebalance.subscriptionInner.set(topic, subscriptionFromSelector(topic, s))
     }
     this.pullApi = new PullAPIWrapper(this.instance, c.consumerGroup)
     this.store = createOffsetStore(c, this.instance, this.options.offsetStore, this.log)
@@ -197,6 +204,17 @@ export class LitePullConsumer implements ConsumerInner {
       })
     }
     if (this.mode === 'ASSIGN') this.applyAssignment(this.assignedQueues)
+    try {
+      await checkClientInBroker(
+        this.instance,
+        this.groupName,
+        this.rebalance.subscriptionInner.values(),
+        c.runtime.mqClientApiTimeout,
+      )
+    } catch (err) {
+      await this.shutdown()
+      throw err
+    }
     await this.instance.sendHeartbeatToAllBrokers()
     if (this.mode === 'SUBSCRIBE') this.instance.rebalanceImmediately()
     this.scheduleMetadataCheck()
@@ -228,11 +246,14 @@ export class LitePullConsumer implements ConsumerInner {
 
   // ----- assignment -------------------------------------------------------------------------------------------
 
-  subscribe(topic: string, expression = '*', type: ExpressionType = 'TAG'): void {
+  /** Subscribes `topic` with a tag expression, an SQL92 one (`type` 'SQL92'), or a `MessageSelector`. */
+  subscribe(topic: string, expression: string | MessageSelector = '*', type: ExpressionType = 'TAG'): void {
+    const selector = selectorOf(expression, type)
+    const sub = subscriptionFromSelector(topic, selector)
     this.setMode('SUBSCRIBE')
-    this.subscriptions.set(topic, { expression, type })
+    this.subscriptions.set(topic, selector)
     if (this.state === 'running') {
-      this.rebalance.subscriptionInner.set(topic, buildSubscriptionData(topic, expression, type))
+      this.rebalance.subscriptionInner.set(topic, sub)
       this.instance.afterSubscribe(topic)
     }
   }

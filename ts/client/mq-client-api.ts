@@ -367,11 +367,12 @@ export class MQClientAPI {
   /** CHECK_CLIENT_CONFIG: whether the broker accepts a (non-TAG) subscription expression. */
   async checkClientConfig(
     addr: string,
+    clientId: string,
     group: string,
     subscription: SubscriptionData,
     timeoutMs: number,
   ): Promise<void> {
-    const body = Buffer.from(stringifyJson({ group, subscriptionData: subscription }))
+    const body = Buffer.from(stringifyJson({ clientId, group, subscriptionData: subscription }))
     const request = RemotingCommand.createRequest(RequestCode.CHECK_CLIENT_CONFIG, {}, body)
     checkResponse(await this.remoting.invoke(addr, request, timeoutMs))
   }

@@ -25,7 +25,13 @@ import {
   type ConsumerInner,
   type MQClientInstance,
 } from './client-instance.js'
-import { buildSubscriptionData, computePullFromWhere, createOffsetStore } from './consumer-common.js'
+import {
+  buildSubscriptionData,
+  checkClientInBroker,
+  computePullFromWhere,
+  createOffsetStore,
+  subscriptionFromSelector,
+} from './consumer-common.js'
 import {
   MIB,
   resolvePushConsumerConfig,
@@ -42,6 +48,7 @@ import {
   type MessageListenerOrderly,
 } from './consume-service.js'
 import { Message } from './message.js'
+import { MessageSelector, selectorOf } from './message-selector.js'
 import { PullStatus } from './mq-client-api.js'
 import { ReadOffsetType, type OffsetStore } from './offset-store.js'
 import type { ProcessQueue } from './process-queue.js'
@@ -85,7 +92,7 @@ export class PushConsumer implements ConsumerInner {
   private listenerConcurrently: MessageListenerConcurrently | undefined
   private listenerOrderly: MessageListenerOrderly | undefined
   private iterator: MessageChannel | undefined
-  private readonly subscriptions = new Map<string, { expression: string; type: ExpressionType }>()
+  private readonly subscriptions = new Map<string, MessageSelector>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private innerProducer: Producer | undefined
   private lockAllTimer: NodeJS.Timeout | undefined
@@ -102,10 +109,15 @@ export class PushConsumer implements ConsumerInner {
     return this.instance?.clientId ?? ''
   }
 
-  /** Subscribes `topic` with a tag expression (`TagA || TagB`, `*`) or an SQL92 one. Callable while running. */
-  subscribe(topic: string, expression = '*', type: ExpressionType = 'TAG'): void {
-    const sub = buildSubscriptionData(topic, expression, type)
-    this.subscriptions.set(topic, { expression, type })
+  /**
+   * Subscribes `topic` with a tag expression (`TagA || TagB`, `*`), an SQL92 one (`type` 'SQL92'), or a
+   * `MessageSelector` (`MessageSelector.bySql('a > 5')`). Callable while running: the new subscription gets a new
+   * version and replaces the old one at the brokers with the next heartbeat.
+   */
+  subscribe(topic: string, expression: string | MessageSelector = '*', type: ExpressionType = 'TAG'): void {
+    const selector = selectorOf(expression, type)
+    const sub = subscriptionFromSelector(topic, selector)
+    this.subscriptions.set(topic, selector)
     if (this.state === 'running') {
       this.rebalance.subscriptionInner.set(topic, sub)
       this.instance.afterSubscribe(topic)
@@ -158,7 +170,7 @@ export class PushConsumer implements ConsumerInner {
       this.log,
     )
     for (const [topic, s] of this.subscriptions) {
-      this.rebalance.subscriptionInner.set(topic, buildSubscriptionData(topic, s.expression, s.type))
+      this.rebalance.subscriptionInner.set(topic, subscriptionFromSelector(topic, s))
     }
     if (c.messageModel === 'CLUSTERING') {
       const retry = getRetryTopic(c.consumerGroup)
@@ -610,13 +622,13 @@ export class PushConsumer implements ConsumerInner {
   }
 
   /** Non-TAG subscriptions are checked by a broker of the topic before we start (client.md §4.2 step 8). */
-  private async checkClientConfigAtBroker(): Promise<void> {
-    for (const sub of this.rebalance.subscriptionInner.values()) {
-      if (sub.expressionType === 'TAG') continue
-      const addr = this.instance.findBrokerAddrByTopic(sub.topic)
-      if (addr === undefined) continue
-      await this.instance.api.checkClientConfig(addr, this.groupName, sub, this.config.runtime.mqClientApiTimeout)
-    }
+  private checkClientConfigAtBroker(): Promise<void> {
+    return checkClientInBroker(
+      this.instance,
+      this.groupName,
+      this.rebalance.subscriptionInner.values(),
+      this.config.runtime.mqClientApiTimeout,
+    )
   }
 }
 

@@ -4,13 +4,18 @@
 import { PermName } from '../common/constant/perm-name.js'
 import { parseJsonObject } from '../common/fastjson.js'
 import { buildTagFilter } from '../common/filter/filter-api.js'
+import { compileSql92 } from '../common/filter/sql-filter.js'
 import { getRetryTopic } from '../common/mix-all.js'
 import { RequestCode } from '../common/request-code.js'
 import { groupProblem } from '../common/topic-validator.js'
 import { ResponseCode } from '../common/response-code.js'
 import type { ClientChannelInfo } from '../broker/client-channel-info.js'
 import { HeaderReader } from '../remoting/protocol/header-reader.js'
-import { heartbeatDataFromJson, subscriptionDataFromJson, type SubscriptionData } from '../remoting/protocol/heartbeat.js'
+import {
+  heartbeatDataFromJson,
+  subscriptionDataFromJson,
+  type SubscriptionData,
+} from '../remoting/protocol/heartbeat.js'
 import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import { RemotingCommand } from '../remoting/remoting-command.js'
 import type { RequestProcessor } from '../remoting/request-dispatcher.js'
@@ -36,7 +41,8 @@ export class ClientManageProcessor implements RequestProcessor {
     // Consumer groups name retry topics, and those name directories: refuse the heartbeat before anything changes.
     for (const consumer of data.consumerDataSet) {
       const problem = groupProblem(consumer.groupName)
-      if (problem !== null) return RemotingCommand.createResponse(ResponseCode.SYSTEM_ERROR, `HEART_BEAT refused: ${problem}`)
+      if (problem !== null)
+        return RemotingCommand.createResponse(ResponseCode.SYSTEM_ERROR, `HEART_BEAT refused: ${problem}`)
     }
     const info: ClientChannelInfo = {
       channel,
@@ -68,8 +74,12 @@ export class ClientManageProcessor implements RequestProcessor {
         notify && ctx.brokerConfig.notifyConsumerIdsChangedEnable,
       )
       if (changed) {
-        ctx.logger.info({ group: consumer.groupName, clientId: data.clientID, remote: channel.remoteAddress }, 'consumer group changed')
+        ctx.logger.info(
+          { group: consumer.groupName, clientId: data.clientID, remote: channel.remoteAddress },
+          'consumer group changed',
+        )
       }
+      this.warnUncompiledFilters(consumer.groupName, consumer.subscriptionDataSet)
     }
     for (const producer of data.producerDataSet) ctx.producerManager.registerProducer(producer.groupName, info)
     return RemotingCommand.createResponse(ResponseCode.SUCCESS, null)
@@ -90,15 +100,49 @@ export class ClientManageProcessor implements RequestProcessor {
     return RemotingCommand.createResponse(ResponseCode.SUCCESS, null)
   }
 
-  /** Only tag expressions are supported: SQL92 needs `enablePropertyFilter`, which ferrymq does not offer. */
+  /** An SQL92 subscription the group's pulls cannot use: its expression did not compile. */
+  private warnUncompiledFilters(group: string, subs: readonly SubscriptionData[]): void {
+    const info = this.ctx.consumerManager.getConsumerGroupInfo(group)
+    for (const sub of subs) {
+      if (sub.expressionType !== 'SQL92' || info?.findFilterData(sub.topic) !== undefined) continue
+      let error: unknown
+      try {
+        compileSql92(sub.subString)
+      } catch (err) {
+        error = err
+      }
+      this.ctx.logger.warn(
+        { group, topic: sub.topic, expression: sub.subString, err: error },
+        'SQL92 subscription does not compile',
+      )
+    }
+  }
+
+  /**
+   * `checkClientConfig`: TAG expressions always pass; SQL92 ones need `enablePropertyFilter` (SYSTEM_ERROR) and must
+   * compile (SUBSCRIPTION_PARSE_FAILED with the compiler's message).
+   */
   private checkClientConfig(request: RemotingCommand): RemotingCommand {
     const body = parseJsonObject(request.body, 'CHECK_CLIENT_CONFIG')
+    if (body.subscriptionData === undefined || body.subscriptionData === null) {
+      return RemotingCommand.createResponse(ResponseCode.SUCCESS, null)
+    }
     const sub = subscriptionDataFromJson(body.subscriptionData, 'subscriptionData')
-    if (sub.expressionType !== 'TAG') {
+    if (sub.expressionType === 'TAG') return RemotingCommand.createResponse(ResponseCode.SUCCESS, null)
+    if (!this.ctx.brokerConfig.enablePropertyFilter) {
       return RemotingCommand.createResponse(
         ResponseCode.SYSTEM_ERROR,
         `The broker does not support consumer to filter message by ${sub.expressionType}`,
       )
+    }
+    try {
+      compileSql92(sub.subString)
+    } catch (err) {
+      this.ctx.logger.warn(
+        { clientId: body.clientId, group: body.group, expression: sub.subString, err },
+        'client filter expression does not compile',
+      )
+      return RemotingCommand.createResponse(ResponseCode.SUBSCRIPTION_PARSE_FAILED, (err as Error).message)
     }
     return RemotingCommand.createResponse(ResponseCode.SUCCESS, null)
   }

@@ -1,10 +1,13 @@
 /**
  * `PULL_MESSAGE` (`PullMessageProcessor`, protocol.md §2.5.1–§2.5.2): pre-checks in RocketMQ's order, a read
- * filtered by tag hash, every store status mapped to its pull code with the right next offset, long polling when
- * nothing is there, and the piggy-backed offset commit.
+ * filtered by tag hash (or, for SQL92 subscriptions, by the records' properties), every store status mapped to its
+ * pull code with the right next offset, long polling when nothing is there, and the piggy-backed offset commit.
  */
 import { isReadable } from '../common/constant/perm-name.js'
 import { buildTagFilter, type TagFilter } from '../common/filter/filter-api.js'
+import { compileSql92, sqlMatches, type BooleanExpression } from '../common/filter/sql-filter.js'
+import { recordPropertiesString } from '../common/message/message-record.js'
+import { string2messageProperties } from '../common/message/message-properties.js'
 import { MixAll } from '../common/mix-all.js'
 import { ResponseCode } from '../common/response-code.js'
 import type { PullRequest } from '../broker/pull-request-hold-service.js'
@@ -15,6 +18,7 @@ import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import { RemotingCommand } from '../remoting/remoting-command.js'
 import type { RequestProcessor } from '../remoting/request-dispatcher.js'
 import type { GetMessageStatus } from '../store/get-message-status.js'
+import { GetMessageResult } from '../store/message-store.js'
 import type { BrokerContext } from './broker-context.js'
 
 interface PullMessageRequestHeader {
@@ -52,6 +56,14 @@ function decodeHeader(request: RemotingCommand): PullMessageRequestHeader {
 const SUSPEND_TIMEOUT_MS_MAX = 60_000
 /** Messages one pull may ask for; the store's transfer limits cap what it returns anyway. */
 const PULL_MSG_NUMS_MAX = 10_000
+/**
+ * Consume-queue entries one SQL92 pull may scan for matches: RocketMQ's store scans at most 16 000 bytes of
+ * 20-byte consume-queue entries per pull (`maxFilterMessageCount`) before it answers with what it found.
+ */
+const SQL_SCAN_ENTRIES_MAX = 800
+/** Store reads one SQL92 pull may make while looking for matches. */
+const SQL_STORE_READS_MAX = 32
+const TAG_ALL = buildTagFilter('*')
 
 /** Store status → pull code; OFFSET_MOVED corrections follow in `processRequest`. */
 const PULL_CODES: Record<GetMessageStatus, number> = {
@@ -109,17 +121,20 @@ export class PullMessageProcessor implements RequestProcessor {
     const header = decodeHeader(request)
     const checked = this.check(header)
     if (checked instanceof RemotingCommand) return checked
-    const { filter } = checked
+    const { filter, sql } = checked
     const ctx = this.ctx
     const maxMsgNums = Math.max(1, Math.min(header.maxMsgNums, PULL_MSG_NUMS_MAX))
-    const result = await ctx.store.getMessage(
-      header.consumerGroup,
-      header.topic,
-      header.queueId,
-      header.queueOffset,
-      maxMsgNums,
-      filter.all ? null : { tagCodes: Int32Array.from(filter.codeSet) },
-    )
+    const result =
+      sql === null
+        ? await ctx.store.getMessage(
+            header.consumerGroup,
+            header.topic,
+            header.queueId,
+            header.queueOffset,
+            maxMsgNums,
+            filter.all ? null : { tagCodes: Int32Array.from(filter.codeSet) },
+          )
+        : await this.getMessageBySql(header, maxMsgNums, sql)
     let code = PULL_CODES[result.status]
     if (
       (result.status === 'NO_MATCHED_LOGIC_QUEUE' || result.status === 'NO_MESSAGE_IN_QUEUE') &&
@@ -168,6 +183,7 @@ export class PullMessageProcessor implements RequestProcessor {
         suspendTimestamp: Date.now(),
         pullFromThisOffset: header.queueOffset,
         filter,
+        sql,
       })
       answer = null
     } else if (code === ResponseCode.PULL_OFFSET_MOVED) {
@@ -202,10 +218,89 @@ export class PullMessageProcessor implements RequestProcessor {
     return answer
   }
 
-  /** Pre-checks 1–8 of §2.5.1: a refusal, or the filter to read with. */
+  /**
+   * SQL92 pulls (`DefaultMessageStore#getMessage` with `ExpressionMessageFilter`): windows of the queue are read
+   * unfiltered and each record's properties are evaluated. Records that do not match are skipped but counted: the
+   * next offset moves past them. Reading stops when `maxMsgNums` matched, when `SQL_SCAN_ENTRIES_MAX` entries were
+   * scanned, at the end of the queue, or when the matches hold as many bytes as the first window did (a filtered
+   * pull never carries more than an unfiltered one would). Nothing matched: NO_MATCHED_MESSAGE with the offset
+   * after the scanned entries, which the client takes as "pull again at once from there".
+   */
+  private async getMessageBySql(
+    header: PullMessageRequestHeader,
+    maxMsgNums: number,
+    sql: BooleanExpression,
+  ): Promise<GetMessageResult> {
+    const ctx = this.ctx
+    let offset = header.queueOffset
+    let first: GetMessageResult | null = null
+    let last: GetMessageResult | null = null
+    const kept: Buffer[] = []
+    const entries: number[] = []
+    let keptBytes = 0
+    let next = offset
+    for (let reads = 0; reads < SQL_STORE_READS_MAX; reads++) {
+      const r = await ctx.store.getMessage(header.consumerGroup, header.topic, header.queueId, offset, maxMsgNums, null)
+      if (r.status !== 'FOUND' || r.messageCount === 0) {
+        if (first === null) return r
+        break
+      }
+      first ??= r
+      last = r
+      let full = false
+      let at = 0
+      let runStart = -1
+      let runEnd = -1
+      next = r.nextBeginOffset
+      for (let i = 0; i < r.messageCount; i++) {
+        const size = r.sizeAt(i)
+        const props = recordPropertiesString(r.buffer, at)
+        if (props !== null && sqlMatches(sql, string2messageProperties(props), ctx.logger)) {
+          // Runs of matching records are copied as one slice.
+          if (runStart >= 0 && runEnd !== at) {
+            kept.push(Buffer.from(r.buffer.subarray(runStart, runEnd)))
+            runStart = -1
+          }
+          if (runStart < 0) runStart = at
+          runEnd = at + size
+          entries.push(r.queueOffsetAt(i), r.commitLogOffsetAt(i), size)
+          keptBytes += size
+          if (entries.length / 3 >= maxMsgNums) {
+            next = r.queueOffsetAt(i) + 1
+            full = true
+            break
+          }
+        }
+        at += size
+      }
+      if (runStart >= 0) kept.push(Buffer.from(r.buffer.subarray(runStart, runEnd)))
+      offset = next
+      if (
+        full ||
+        next - header.queueOffset >= SQL_SCAN_ENTRIES_MAX ||
+        next >= r.maxOffset ||
+        keptBytes >= first.buffer.length
+      ) {
+        break
+      }
+    }
+    const end = last ?? first!
+    const count = entries.length / 3
+    return new GetMessageResult(
+      count > 0 ? 'FOUND' : 'NO_MATCHED_MESSAGE',
+      next,
+      end.minOffset,
+      end.maxOffset,
+      first!.suggestPullingFromSlave,
+      count > 0 ? Buffer.concat(kept, keptBytes) : Buffer.alloc(0),
+      Float64Array.from(entries),
+    )
+  }
+
+  /** Pre-checks 1–8 of §2.5.1: a refusal, or the filter to read with (`sql` for SQL92 subscriptions). */
   private check(
     header: PullMessageRequestHeader,
-  ): RemotingCommand | { filter: TagFilter; groupConfig: SubscriptionGroupConfig } {
+  ): RemotingCommand | { filter: TagFilter; sql: BooleanExpression | null; groupConfig: SubscriptionGroupConfig } {
     const ctx = this.ctx
     const c = ctx.brokerConfig
     if (!isReadable(c.brokerPermission)) {
@@ -233,9 +328,22 @@ export class PullMessageProcessor implements RequestProcessor {
     }
     let expressionType: string
     let subString: string
+    let sql: BooleanExpression | null = null
     if ((header.sysFlag & PullSysFlag.SUBSCRIPTION) !== 0) {
       expressionType = header.expressionType || 'TAG'
       subString = header.subscription ?? '*'
+      if (expressionType === 'SQL92' && c.enablePropertyFilter) {
+        // RocketMQ would pull unfiltered here (its compile error is dropped); refusing is what the client can act on.
+        try {
+          sql = compileSql92(subString)
+        } catch (err) {
+          ctx.logger.warn(
+            { group: header.consumerGroup, expression: subString, err },
+            "parse the consumer's subscription failed",
+          )
+          return refusal(ResponseCode.SUBSCRIPTION_PARSE_FAILED, "parse the consumer's subscription failed")
+        }
+      }
     } else {
       const group = ctx.consumerManager.getConsumerGroupInfo(header.consumerGroup)
       if (group === undefined)
@@ -253,14 +361,27 @@ export class PullMessageProcessor implements RequestProcessor {
         return refusal(ResponseCode.SUBSCRIPTION_NOT_LATEST, "the consumer's subscription not latest")
       expressionType = sub.expressionType
       subString = sub.subString
+      if (expressionType === 'SQL92') {
+        const data = group.findFilterData(header.topic)
+        if (data === undefined) {
+          return refusal(
+            ResponseCode.FILTER_DATA_NOT_EXIST,
+            "The broker's consumer filter data is not exist!Your expression may be wrong!",
+          )
+        }
+        if (data.clientVersion < header.subVersion)
+          return refusal(ResponseCode.FILTER_DATA_NOT_LATEST, "the consumer's consumer filter data not latest")
+        sql = data.compiled
+      }
     }
-    if (expressionType !== 'TAG') {
+    if (expressionType !== 'TAG' && (expressionType !== 'SQL92' || !c.enablePropertyFilter)) {
       return refusal(
         ResponseCode.SYSTEM_ERROR,
         `The broker does not support consumer to filter message by ${expressionType}`,
       )
     }
-    return { filter: buildTagFilter(subString), groupConfig }
+    // SQL92: every consume-queue entry passes the tag check; the properties decide.
+    return { filter: sql === null ? buildTagFilter(subString) : TAG_ALL, sql, groupConfig }
   }
 }
 

@@ -11,7 +11,18 @@ import { tempDir, type TempDir } from '../../helpers/temp-dir.js'
 describe('parseProperties', () => {
   it('reads Java properties: separators, comments, continuations and escapes', () => {
     const p = parseProperties(
-      ['# comment', '! also a comment', 'a=1', 'b : two', 'c three', '  d=x\\', '    y', 'e=tab\\there', 'f=\\u0041', 'empty='].join('\n'),
+      [
+        '# comment',
+        '! also a comment',
+        'a=1',
+        'b : two',
+        'c three',
+        '  d=x\\',
+        '    y',
+        'e=tab\\there',
+        'f=\\u0041',
+        'empty=',
+      ].join('\n'),
     )
     expect(Object.fromEntries(p)).toEqual({ a: '1', b: 'two', c: 'three', d: 'xy', e: 'tab\there', f: 'A', empty: '' })
   })
@@ -34,11 +45,29 @@ describe('loadBrokerConfig', () => {
       overrides: { listenPort: 40911 },
       defaultStorePath: join(dir.path, 'store'),
     })
-    expect(brokerConfig).toMatchObject({ brokerClusterName: 'ClusterX', brokerName: 'broker-x', listenPort: 40911, brokerIP1: '10.0.0.1' })
+    expect(brokerConfig).toMatchObject({
+      brokerClusterName: 'ClusterX',
+      brokerName: 'broker-x',
+      listenPort: 40911,
+      brokerIP1: '10.0.0.1',
+    })
     expect(brokerConfig.sendThreadPoolQueueCapacity).toBe(10_000)
-    expect(storeConfig).toMatchObject({ flushDiskType: 'SYNC_FLUSH', deleteWhen: '03', osPageCacheBusyTimeOutMills: 2000 })
+    expect(brokerConfig.enablePropertyFilter).toBe(false)
+    expect(storeConfig).toMatchObject({
+      flushDiskType: 'SYNC_FLUSH',
+      deleteWhen: '03',
+      osPageCacheBusyTimeOutMills: 2000,
+    })
     expect(storeConfig.storePathRootDir).toBe(join(dir.path, 'store'))
     expect(unknownKeys).toEqual([`${conf}: someJavaOnlyKey`])
+  })
+
+  it('takes enablePropertyFilter (SQL92 filtering) from broker.conf', () => {
+    dir = tempDir()
+    const conf = join(dir.path, 'broker.conf')
+    writeFileSync(conf, 'enablePropertyFilter=true\n')
+    const { brokerConfig } = loadBrokerConfig({ configFile: conf, defaultStorePath: join(dir.path, 'store') })
+    expect(brokerConfig.enablePropertyFilter).toBe(true)
   })
 
   it('fails once, naming the key and its source, on a bad value', () => {
@@ -59,8 +88,9 @@ describe('loadBrokerConfig', () => {
     expect(bad('autoCreateTopicEnable=yes\n')).toContain('must be true or false')
     expect(bad('brokerName=../evil\n')).toContain('brokerName')
     expect(bad('namesrvAddr=localhost\n')).toContain('is not host:port')
-    expect(bad('enablePropertyFilter=true\n')).toContain('SQL92')
     expect(bad('tlsMode=enforcing\n')).toContain('tlsServerCertPath')
-    expect(() => loadBrokerConfig({ configFile: join(dir.path, 'missing.conf'), defaultStorePath: dir.path })).toThrow(/does not exist/)
+    expect(() => loadBrokerConfig({ configFile: join(dir.path, 'missing.conf'), defaultStorePath: dir.path })).toThrow(
+      /does not exist/,
+    )
   })
 })

@@ -8,7 +8,7 @@ import {
   string2messageProperties,
   takeProperty,
 } from '../../../ts/common/message/message-properties.js'
-import { decodeMessage, decodeMessages } from '../../../ts/common/message/message-record.js'
+import { decodeMessage, decodeMessages, recordPropertiesString } from '../../../ts/common/message/message-record.js'
 import { decodeHost, encodeHost } from '../../../ts/common/message/socket-address.js'
 import { printable, topicProblem } from '../../../ts/common/topic-validator.js'
 
@@ -115,6 +115,23 @@ describe('message record decoder', () => {
     ])
     expect(ms[1]!.msgId).toBe(createMessageId(encodeHost('10.0.0.2', 10912), 2 ** 32))
     expect(ms[2]!.msgId).toBe('7F00000100002A9F0000000100000000')
+  })
+
+  it('reads only the properties of a record, where the full decoder finds them', () => {
+    const one = Buffer.from(STORED_RECORD_HEX, 'hex')
+    const two = Buffer.concat([one, one])
+    const full = decodeMessage(two, one.length)!
+    const props = recordPropertiesString(two, one.length)
+    expect(props).not.toBeNull()
+    expect(string2messageProperties(props!)).toEqual(full.properties)
+    expect(props).toBe(messageProperties2String(full.properties))
+    const badMagic = Buffer.from(one)
+    badMagic.writeInt32BE(0x12345678, 4)
+    expect(recordPropertiesString(badMagic)).toBeNull()
+    const badLength = Buffer.from(one)
+    badLength.writeInt16BE(8, 102 - 9)
+    expect(recordPropertiesString(badLength)).toBeNull()
+    expect(recordPropertiesString(one.subarray(0, 60))).toBeNull()
   })
 
   it('copies bodies unless told it may take views', () => {

@@ -174,6 +174,45 @@ export function decodeMessage(b: Buffer, pos = 0, options: DecodeOptions = {}): 
   }
 }
 
+/**
+ * The properties string of the record at `pos`, without decoding the rest (a broker filtering by properties needs
+ * nothing else). `null` when the bytes there are not a whole record.
+ */
+export function recordPropertiesString(b: Buffer, pos = 0): string | null {
+  if (pos + RECORD_FIXED_BYTES_V4 > b.length) return null
+  const storeSize = b.readInt32BE(pos)
+  const magic = b.readInt32BE(pos + POS_MAGIC)
+  if ((magic !== MESSAGE_MAGIC_CODE && magic !== MESSAGE_MAGIC_CODE_V2) || storeSize < RECORD_FIXED_BYTES_V4) {
+    return null
+  }
+  const end = pos + storeSize
+  if (end > b.length) return null
+  const sysFlag = b.readInt32BE(pos + POS_SYS_FLAG)
+  let p = pos + POS_BORN_HOST
+  p += (sysFlag & MessageSysFlag.BORNHOST_V6_FLAG) !== 0 ? 20 : 8
+  p += 8 // store timestamp
+  p += (sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6_FLAG) !== 0 ? 20 : 8
+  p += 12 // reconsume times, prepared transaction offset
+  const bodyLen = b.readInt32BE(p)
+  p += 4
+  if (bodyLen < 0 || p + bodyLen + 1 > end) return null
+  p += bodyLen
+  let topicLen: number
+  if (magic === MESSAGE_MAGIC_CODE) {
+    topicLen = b.readInt8(p)
+    p += 1
+  } else {
+    topicLen = b.readInt16BE(p)
+    p += 2
+  }
+  if (topicLen < 0 || p + topicLen + 2 > end) return null
+  p += topicLen
+  const propsLen = b.readInt16BE(p)
+  p += 2
+  if (propsLen < 0 || p + propsLen !== end) return null
+  return b.toString('utf8', p, end)
+}
+
 /** Decodes records back to back until the buffer ends or something is not a record. */
 export function decodeMessages(b: Buffer, options: DecodeOptions = {}): MessageExt[] {
   const out: MessageExt[] = []
