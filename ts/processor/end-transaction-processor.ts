@@ -118,10 +118,17 @@ export class EndTransactionProcessor implements RequestProcessor {
       return RemotingCommand.createResponse(ResponseCode.SLAVE_NOT_AVAILABLE, null)
     }
     const type = header.commitOrRollback
-    if (type !== MessageSysFlag.TRANSACTION_COMMIT_TYPE && type !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) {
-      // Unknown (0) or anything else: no answer, the half message waits for a check.
+    if (type === MessageSysFlag.TRANSACTION_NOT_TYPE) {
+      // Unknown: nothing to do, the half message waits for a check. Clients send END_TRANSACTION oneway, so this
+      // answer only reaches a caller that waits for one (Java answers nothing, leaving such a caller to time out).
       log.debug({ ...header, remark: request.remark }, 'end transaction with unknown state: left for the check')
-      return null
+      return response(ResponseCode.SUCCESS, null)
+    }
+    if (type !== MessageSysFlag.TRANSACTION_COMMIT_TYPE && type !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) {
+      return response(
+        ResponseCode.SYSTEM_ERROR,
+        `commitOrRollback ${type} is none of 0 (unknown), 8 (commit) and 12 (rollback)`,
+      )
     }
     if (type === MessageSysFlag.TRANSACTION_ROLLBACK_TYPE || header.fromTransactionCheck) {
       log.info({ ...header, remote: channel.remoteAddress, remark: request.remark }, 'end transaction')

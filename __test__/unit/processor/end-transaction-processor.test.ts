@@ -120,10 +120,14 @@ describe('EndTransactionProcessor', () => {
     expect(done).toHaveLength(1)
   })
 
-  it('ignores unknown (0) and any other value without an answer', async () => {
+  it('leaves unknown (0) for the check and refuses any other value, answering both', async () => {
     const { end, puts, done } = setup()
-    expect(await end({ commitOrRollback: 0 })).toBeNull()
-    expect(await end({ commitOrRollback: 4, fromTransactionCheck: true })).toBeNull()
+    expect((await end({ commitOrRollback: 0 }))!.code).toBe(ResponseCode.SUCCESS)
+    const refused = (await end({ commitOrRollback: 4, fromTransactionCheck: true }))!
+    expect([refused.code, refused.remark]).toEqual([
+      ResponseCode.SYSTEM_ERROR,
+      'commitOrRollback 4 is none of 0 (unknown), 8 (commit) and 12 (rollback)',
+    ])
     expect([puts, done]).toEqual([[], []])
   })
 
