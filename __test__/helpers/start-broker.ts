@@ -10,6 +10,7 @@ import type { Logger } from '../../ts/common/logger.js'
 import { NamesrvController } from '../../ts/namesrv/namesrv-controller.js'
 import { RemotingClient } from '../../ts/remoting/remoting-client.js'
 import type { MessageStoreConfig } from '../../ts/store/native-message-store.js'
+import { freePortPairs } from './broker-process.js'
 import { tempDir, type TempDir } from './temp-dir.js'
 
 export interface TestCluster {
@@ -66,11 +67,15 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
   }
   const storeConfig = testStoreConfig(join(dataDir.path, 'store'), options.store)
   const start = async (port: number): Promise<BrokerController> => {
-    const b = new BrokerController({ brokerConfig: { ...brokerConfig, listenPort: port }, storeConfig, logger: options.logger })
+    const b = new BrokerController({
+      brokerConfig: { ...brokerConfig, listenPort: port },
+      storeConfig,
+      logger: options.logger,
+    })
     await b.start()
     return b
   }
-  let broker = await start(0)
+  let broker = await startOnFreePort(start)
   const client = new RemotingClient({ logger: options.logger })
   let stopped = false
   const cluster: TestCluster = {
@@ -98,4 +103,18 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     },
   }
   return cluster
+}
+
+/**
+ * Starts on a port of our choosing, not 0, because a restart reuses it (see `freePortPairs`); another suite may take
+ * the port between the check and the start, so a taken one is traded for the next.
+ */
+async function startOnFreePort(start: (port: number) => Promise<BrokerController>): Promise<BrokerController> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start((await freePortPairs(1))[0]!)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw err
+    }
+  }
 }

@@ -38,22 +38,27 @@ export async function freePortPairs(n: number): Promise<number[]> {
   return out
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
+/**
+ * Listen ports come from below Linux's ephemeral range (32768 and up): a broker restarted on its port must find it
+ * free, and a port from the ephemeral range can be taken in between as the local port of any outgoing connection
+ * on the machine (seen as EADDRINUSE on restarts while other suites ran).
+ */
+const LISTEN_PORT_MIN = 20_000
+const LISTEN_PORT_END = 32_000
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = LISTEN_PORT_MIN + Math.floor(Math.random() * (LISTEN_PORT_END - LISTEN_PORT_MIN))
+    if (await portFree(port)) return port
+  }
 }
 
+/** Free on every interface (the broker listens on all of them unless told otherwise). */
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.createServer()
     s.once('error', () => resolve(false))
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
+    s.listen(port, () => s.close(() => resolve(true)))
   })
 }
 
