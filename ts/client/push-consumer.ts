@@ -413,7 +413,7 @@ export class PushConsumer implements ConsumerInner {
       )
     }
     if (pq.dropped || this.state !== 'running') return
-    const result = processPullResult(mq, raw, sub)
+    const result = processPullResult(mq, raw, sub, this.log)
     switch (result.status) {
       case PullStatus.FOUND: {
         req.nextOffset = result.nextBeginOffset
