@@ -4,6 +4,11 @@
  */
 import os from 'node:os'
 
+import {
+  CompressionType,
+  compressionTypeOf,
+  type CompressionTypeValue,
+} from '../common/compression/compression-type.js'
 import { ConfigError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import { noopLogger } from '../common/logger.js'
@@ -50,6 +55,11 @@ export interface ProducerOptions extends ClientOptions {
   retryTimesWhenSendAsyncFailed?: number
   retryAnotherBrokerWhenNotStoreOK?: boolean
   compressMsgBodyOverHowmuch?: number
+  /**
+   * `compressType` (`rocketmq.message.compressType`): `ZLIB` (default) or `LZ4`. `ZSTD` is refused: this SDK
+   * decodes zstd bodies but does not write them.
+   */
+  compressType?: string
   compressLevel?: number
   maxMessageSize?: number
   enableBackpressureForAsyncMode?: boolean
@@ -73,6 +83,7 @@ export interface ResolvedProducerConfig {
   retryTimesWhenSendAsyncFailed: number
   retryAnotherBrokerWhenNotStoreOK: boolean
   compressMsgBodyOverHowmuch: number
+  compressType: CompressionTypeValue
   compressLevel: number
   maxMessageSize: number
   enableBackpressureForAsyncMode: boolean
@@ -170,6 +181,20 @@ export function buildClientId(instanceName: string | undefined, ownRuntime: bool
   return `${localAddress() ?? os.hostname()}@${instance}`
 }
 
+function resolveCompressType(name: string | undefined): CompressionTypeValue {
+  if (name === undefined) return CompressionType.ZLIB
+  let type: CompressionTypeValue
+  try {
+    type = compressionTypeOf(name)
+  } catch (err) {
+    throw new ConfigError('RMQ_ERR_CONFIG', `compressType: ${(err as Error).message}`, { cause: err })
+  }
+  if (type === CompressionType.ZSTD) {
+    throw new ConfigError('RMQ_ERR_CONFIG', 'compressType: ZSTD compression is not implemented (use ZLIB or LZ4)')
+  }
+  return type
+}
+
 export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfig {
   const problem = producerGroupProblem(o.producerGroup ?? '')
   if (problem !== null) throw new ConfigError('RMQ_ERR_CONFIG', `producer group: ${problem}`)
@@ -187,6 +212,7 @@ export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfi
     retryTimesWhenSendAsyncFailed: retries('retryTimesWhenSendAsyncFailed', o.retryTimesWhenSendAsyncFailed),
     retryAnotherBrokerWhenNotStoreOK: o.retryAnotherBrokerWhenNotStoreOK ?? false,
     compressMsgBodyOverHowmuch: positive('compressMsgBodyOverHowmuch', o.compressMsgBodyOverHowmuch ?? 4096, 0),
+    compressType: resolveCompressType(o.compressType),
     compressLevel: Math.min(9, positive('compressLevel', o.compressLevel ?? 5, 0)),
     maxMessageSize: positive('maxMessageSize', o.maxMessageSize ?? 4 * 1024 * 1024),
     enableBackpressureForAsyncMode: o.enableBackpressureForAsyncMode ?? false,

@@ -3,8 +3,13 @@
  * another broker, async sends with transport retries and optional back-pressure, oneway sends, sends to a
  * given queue or through a selector, batches, and body compression.
  */
-import { deflateSync } from 'node:zlib'
 
+import {
+  compress,
+  CompressionType,
+  compressionSysFlag,
+  type CompressionTypeValue,
+} from '../common/compression/compression-type.js'
 import { BrokerResponseError, RemotingError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import { noopLogger } from '../common/logger.js'
@@ -60,10 +65,18 @@ export function encodeMessageBatch(messages: readonly Message[]): Buffer {
   )
 }
 
-/** The body as sent and the compression bits to add to the sysFlag (§3.8); batches are never compressed. */
-export function compressBody(body: Buffer, threshold: number, level: number): { body: Buffer; sysFlag: number } {
+/**
+ * The body as sent and the compression bits to add to the sysFlag (§3.8): `COMPRESSED | type << 8` for bodies of
+ * at least `threshold` bytes. Batches are never compressed.
+ */
+export function compressBody(
+  body: Buffer,
+  threshold: number,
+  level: number,
+  type: CompressionTypeValue = CompressionType.ZLIB,
+): { body: Buffer; sysFlag: number } {
   if (body.length < threshold) return { body, sysFlag: 0 }
-  return { body: deflateSync(body, { level }), sysFlag: MessageSysFlag.COMPRESSED_FLAG | ZLIB_COMPRESSION_FLAG }
+  return { body: compress(type, body, level), sysFlag: compressionSysFlag(type) }
 }
 
 function isQueue(v: unknown): v is MessageQueue {
@@ -381,7 +394,12 @@ export class Producer {
     let sysFlag = 0
     let body = out.body
     if (!out.batch) {
-      const c = compressBody(out.body, this.config.compressMsgBodyOverHowmuch, this.config.compressLevel)
+      const c = compressBody(
+        out.body,
+        this.config.compressMsgBodyOverHowmuch,
+        this.config.compressLevel,
+        this.config.compressType,
+      )
       body = c.body
       sysFlag |= c.sysFlag
     }

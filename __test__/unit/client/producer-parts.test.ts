@@ -13,6 +13,8 @@ import { MessageClientIdGenerator, startOfMonth } from '../../../ts/client/messa
 import { javaHashCode, selectByHash } from '../../../ts/client/message-queue-selector.js'
 import { buildSendRequest } from '../../../ts/client/mq-client-api.js'
 import { compressBody, encodeMessageBatch } from '../../../ts/client/producer.js'
+import { CompressionType } from '../../../ts/common/compression/compression-type.js'
+import { lz4FrameDecompress } from '../../../ts/common/compression/lz4.js'
 import { PublishRouteTable } from '../../../ts/client/publish-route-table.js'
 import { processSendResponse, SendStatus } from '../../../ts/client/send-result.js'
 import { TopicPublishInfo } from '../../../ts/client/topic-publish-info.js'
@@ -356,6 +358,24 @@ describe('wire format', () => {
     expect(c.body[0]).toBe(0x78) // zlib header
     expect(c.body.length).toBeLessThan(big.length)
     expect(inflateSync(c.body).equals(big)).toBe(true)
+  })
+
+  it('compresses with LZ4 frames under compressType LZ4 (COMPRESSED | 1 << 8); ZSTD writing is refused', () => {
+    const big = Buffer.alloc(5000, 'ab')
+    const c = compressBody(big, 4096, 5, CompressionType.LZ4)
+    expect(c.sysFlag).toBe(0x101)
+    expect(c.body.readUInt32LE(0)).toBe(0x184d2204)
+    expect(lz4FrameDecompress(c.body, 1 << 20).equals(big)).toBe(true)
+    expect(resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1', compressType: 'lz4' }).compressType).toBe(
+      CompressionType.LZ4,
+    )
+    expect(resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1' }).compressType).toBe(CompressionType.ZLIB)
+    expect(() => resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1', compressType: 'ZSTD' })).toThrow(
+      /not implemented/,
+    )
+    expect(() => resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1', compressType: 'snappy' })).toThrow(
+      /Unsupported/,
+    )
   })
 
   it('builds SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE requests with letter keys', () => {
