@@ -2,7 +2,11 @@
 import { BrokerController, type BrokerControllerOptions } from './broker/broker-controller.js'
 import { NamesrvController } from './namesrv/namesrv-controller.js'
 
-export { NativeMessageStore, type MessageStoreConfig, type NativeMessageStoreOptions } from './store/native-message-store.js'
+export {
+  NativeMessageStore,
+  type MessageStoreConfig,
+  type NativeMessageStoreOptions,
+} from './store/native-message-store.js'
 export {
   AppendMessageResult,
   GetMessageResult,
@@ -26,14 +30,26 @@ export { MessageSysFlag } from './common/message/message-sys-flag.js'
 export { createMessageId, decodeMessageId } from './common/message/message-id.js'
 export { encodeHost } from './common/message/socket-address.js'
 export { javaStringHash } from './common/java-hash.js'
-export { RocketMQError, StoreError, ConfigError, RemotingError, ProtocolError, BrokerResponseError } from './common/errors.js'
+export {
+  RocketMQError,
+  StoreError,
+  ConfigError,
+  RemotingError,
+  ProtocolError,
+  BrokerResponseError,
+} from './common/errors.js'
 export type { Logger } from './common/logger.js'
 
 // Server side: name server, broker, remoting.
 export { NamesrvController, type NamesrvControllerOptions } from './namesrv/namesrv-controller.js'
 export { newNamesrvConfig, type NamesrvConfig } from './namesrv/namesrv-config.js'
 export { BrokerController, type BrokerControllerOptions } from './broker/broker-controller.js'
-export { loadBrokerConfig, defaultBrokerConfig, type BrokerConfig, type LoadedBrokerConfig } from './broker/broker-config.js'
+export {
+  loadBrokerConfig,
+  defaultBrokerConfig,
+  type BrokerConfig,
+  type LoadedBrokerConfig,
+} from './broker/broker-config.js'
 export { buildAdminApp, type AdminAppOptions } from './admin/build-admin-app.js'
 export { RemotingClient, type RemotingClientOptions } from './remoting/remoting-client.js'
 export { RemotingServer, type RemotingServerOptions, type TlsMode } from './remoting/remoting-server.js'
@@ -59,7 +75,13 @@ export { Message, type MessageInit } from './client/message.js'
 export { MQClientError } from './client/client-error.js'
 export { type ProducerOptions } from './client/client-config.js'
 export { SendStatus, type SendResult } from './client/send-result.js'
-export { selectByHash, selectRandom, type MessageQueueSelector } from './client/message-queue-selector.js'
+export {
+  selectByHash,
+  selectByMachineRoom,
+  selectRandom,
+  type MachineRoomSelector,
+  type MessageQueueSelector,
+} from './client/message-queue-selector.js'
 export { createUniqId } from './client/message-client-id.js'
 export type { MessageQueue } from './remoting/protocol/message-queue.js'
 // Client SDK: consumers.
@@ -69,11 +91,7 @@ export {
   type LitePullConsumerOptions,
   type TopicMessageQueueChangeListener,
 } from './client/lite-pull-consumer.js'
-export {
-  ConsumeFromWhere,
-  type ConsumerOptions,
-  type PushConsumerOptions,
-} from './client/consumer-config.js'
+export { ConsumeFromWhere, type ConsumerOptions, type PushConsumerOptions } from './client/consumer-config.js'
 export type { ClientOptions } from './client/client-config.js'
 export {
   ConsumeConcurrentlyStatus,

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
 import { MQClientError } from '../../ts/client/client-error.js'
 import { Message } from '../../ts/client/message.js'
-import { selectByHash } from '../../ts/client/message-queue-selector.js'
+import { selectByHash, selectByMachineRoom } from '../../ts/client/message-queue-selector.js'
 import { Producer } from '../../ts/client/producer.js'
 import { SendStatus } from '../../ts/client/send-result.js'
 import { decodeMessages } from '../../ts/common/message/message-record.js'
@@ -159,6 +159,36 @@ describe('client: producer against a real broker', () => {
     const target = queues[queues.length - 1]!
     const direct = await producer.send(new Message({ topic: 'OrderT', body: 'direct' }), target)
     expect(direct.messageQueue.queueId).toBe(target.queueId)
+  })
+
+  it('fails an orderly send through the machine-room selector, which picks no queue as in RocketMQ', async () => {
+    await producer.send(new Message({ topic: 'RoomT', body: 'warm-up' }))
+    const sendsBefore = requests.filter((q) => q.code === 310).length
+    const selector = selectByMachineRoom(['idc-a', 'idc-b'])
+    expect([...selector.consumeridcs]).toEqual(['idc-a', 'idc-b'])
+    const err = await producer.send(new Message({ topic: 'RoomT', body: 'x' }), selector, 'k').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(MQClientError)
+    expect((err as MQClientError).code).toBe('RMQ_ERR_SELECTOR')
+    expect((err as Error).message).toMatch(/select message queue return null/)
+    expect(requests.filter((q) => q.code === 310).length).toBe(sendsBefore)
+  })
+
+  it('compresses a body over 4 KiB with LZ4 frames under compressType LZ4; a consumer-side decode restores it', async () => {
+    const lz4Producer = new Producer({ producerGroup: 'PG_LZ4', namesrvAddr: c.namesrvAddr, compressType: 'LZ4' })
+    await lz4Producer.start()
+    try {
+      const body = Buffer.from('ferrymq lz4 '.repeat(1000))
+      const r = await lz4Producer.send(new Message({ topic: 'Lz4T', body }))
+      const [raw] = await fetch('Lz4T', r.messageQueue.queueId, r.queueOffset, false)
+      expect(raw!.sysFlag & 0x701).toBe(0x101)
+      expect(raw!.body.readUInt32LE(0)).toBe(0x184d2204)
+      expect(raw!.body.length).toBeLessThan(body.length)
+      const [decoded] = await fetch('Lz4T', r.messageQueue.queueId, r.queueOffset, true)
+      expect(decoded!.body.equals(body)).toBe(true)
+      expect(decoded!.sysFlag & 0x1).toBe(0)
+    } finally {
+      await lz4Producer.shutdown()
+    }
   })
 
   it('compresses a body over 4 KiB with COMPRESSED | ZLIB, and it decompresses to the original', async () => {

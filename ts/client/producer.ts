@@ -469,7 +469,7 @@ export class Producer {
     checkMessage(msg, this.config.maxMessageSize)
     const info = await this.routes.find(msg.topic)
     const mq = selector([...info.messageQueues], msg, arg)
-    if (!isQueue(mq)) throw new MQClientError('RMQ_ERR_SELECTOR', 'the selector returned no message queue')
+    if (!isQueue(mq)) throw new MQClientError('RMQ_ERR_SELECTOR', 'select message queue return null.')
     const left = timeout - (this.now() - begin)
     if (left <= 0) throw new MQClientError('RMQ_ERR_TIMEOUT', 'sendSelectImpl call timeout')
     return (await this.sendKernel(this.outgoing(msg), mq, left, 'sync'))!

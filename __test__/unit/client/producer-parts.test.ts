@@ -10,7 +10,7 @@ import { MQClientError } from '../../../ts/client/client-error.js'
 import { computeNotAvailableDuration, MQFaultStrategy } from '../../../ts/client/latency-fault-tolerance.js'
 import { checkMessage, Message } from '../../../ts/client/message.js'
 import { MessageClientIdGenerator, startOfMonth } from '../../../ts/client/message-client-id.js'
-import { javaHashCode, selectByHash } from '../../../ts/client/message-queue-selector.js'
+import { javaHashCode, selectByHash, selectByMachineRoom } from '../../../ts/client/message-queue-selector.js'
 import { buildSendRequest } from '../../../ts/client/mq-client-api.js'
 import { compressBody, encodeMessageBatch } from '../../../ts/client/producer.js'
 import { CompressionType } from '../../../ts/common/compression/compression-type.js'
@@ -330,6 +330,14 @@ describe('queue selection', () => {
     // "polygenelubricants" hashes to Integer.MIN_VALUE in Java.
     expect(javaHashCode('polygenelubricants')).toBe(-2147483648)
     expect(selectByHash(mqs, m, 'polygenelubricants').queueId).toBe(3)
+  })
+
+  it('selects no queue by machine room, as SelectMessageQueueByMachineRoom does; it only keeps the IDCs', () => {
+    const mqs = [{ topic: 'T', brokerName: 'a', queueId: 0 }]
+    const selector = selectByMachineRoom(new Set(['room1']))
+    expect(selector(mqs, new Message({ topic: 'T', body: 'x' }), 'k')).toBeNull()
+    expect(selector.consumeridcs.has('room1')).toBe(true)
+    expect(selectByMachineRoom().consumeridcs.size).toBe(0)
   })
 })
 
