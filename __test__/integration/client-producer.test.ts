@@ -3,6 +3,7 @@ import { inflateSync } from 'node:zlib'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
 import { MQClientError } from '../../ts/client/client-error.js'
+import type { MQFaultStrategy } from '../../ts/client/latency-fault-tolerance.js'
 import { Message } from '../../ts/client/message.js'
 import { selectByHash, selectByMachineRoom } from '../../ts/client/message-queue-selector.js'
 import { Producer } from '../../ts/client/producer.js'
@@ -189,6 +190,39 @@ describe('client: producer against a real broker', () => {
     } finally {
       await lz4Producer.shutdown()
     }
+  })
+
+  it('detector on: probes an unreachable broker with GET_MAX_OFFSET on queue 0 and re-admits it; stops at shutdown', async () => {
+    const probes: RemotingCommand[] = []
+    const p = new Producer({
+      producerGroup: 'PG_DETECT',
+      namesrvAddr: c.namesrvAddr,
+      sendLatencyEnable: true,
+      startDetectorEnable: true,
+      rpcHooks: [
+        { doBeforeRequest: (_addr, req) => void (req.code === 30 && probes.push(req)), doAfterResponse: () => {} },
+      ],
+    })
+    await p.start()
+    try {
+      const r = await p.send(new Message({ topic: 'DetectT', body: 'x' }))
+      const brokerName = r.messageQueue.brokerName
+      const fault = (p as unknown as { fault: MQFaultStrategy }).fault
+      // As after a network failure with the detector on: isolated and unreachable.
+      fault.updateFaultItem(brokerName, 10, true, false)
+      fault.faultTolerance.updateFaultItem('GoneBroker', 10, 30_000, false)
+      expect(fault.faultTolerance.isReachable(brokerName)).toBe(false)
+      await waitFor(() => fault.faultTolerance.isReachable(brokerName), { timeoutMs: 15_000, what: 'detector probe' })
+      expect(fault.faultTolerance.isAvailable(brokerName)).toBe(false) // the isolation runs its time
+      expect(fault.faultTolerance.item('GoneBroker')).toBeUndefined()
+      expect(probes.length).toBeGreaterThan(0)
+      expect(probes[0]!.ext('topic')).toBe('DetectT')
+      expect(probes[0]!.ext('queueId')).toBe('0')
+    } finally {
+      await p.shutdown()
+    }
+    const fault = (p as unknown as { fault: { detectTimer: unknown } }).fault
+    expect(fault.detectTimer).toBeUndefined()
   })
 
   it('compresses a body over 4 KiB with COMPRESSED | ZLIB, and it decompresses to the original', async () => {

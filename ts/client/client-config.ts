@@ -47,6 +47,15 @@ export interface ProducerOptions extends ClientOptions {
   producerGroup: string
   /** Latency fault tolerance (§3.7). */
   sendLatencyEnable?: boolean
+  /**
+   * Reachability detector (§3.7, `com.rocketmq.startDetectorEnable`, default off): a broker a send could not reach
+   * is kept out as unreachable and probed with GET_MAX_OFFSET every round (3 s) until it answers.
+   */
+  startDetectorEnable?: boolean
+  /** Detector probe timeout, ms (`detectTimeout`, 200). */
+  detectTimeout?: number
+  /** Least time between two probes of one broker, ms (`detectInterval`, 2000). */
+  detectInterval?: number
   createTopicKey?: string
   defaultTopicQueueNums?: number
   sendMsgTimeout?: number
@@ -75,6 +84,9 @@ export interface ResolvedProducerConfig {
   runtime: ClientRuntimeConfig
   instanceName: string
   sendLatencyEnable: boolean
+  startDetectorEnable: boolean
+  detectTimeout: number
+  detectInterval: number
   createTopicKey: string
   defaultTopicQueueNums: number
   sendMsgTimeout: number
@@ -204,6 +216,9 @@ export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfi
     runtime: resolveClientRuntimeConfig(o),
     instanceName: o.instanceName ?? 'DEFAULT',
     sendLatencyEnable: o.sendLatencyEnable ?? false,
+    startDetectorEnable: o.startDetectorEnable ?? false,
+    detectTimeout: positive('detectTimeout', o.detectTimeout ?? 200),
+    detectInterval: positive('detectInterval', o.detectInterval ?? 2000, 0),
     createTopicKey: o.createTopicKey ?? MixAll.AUTO_CREATE_TOPIC_KEY_TOPIC,
     defaultTopicQueueNums: positive('defaultTopicQueueNums', o.defaultTopicQueueNums ?? 4),
     sendMsgTimeout: positive('sendMsgTimeout', o.sendMsgTimeout ?? 3000),

@@ -126,7 +126,17 @@ export class Producer {
       this.config.defaultTopicQueueNums,
       this.log,
     )
-    this.fault = new MQFaultStrategy(this.config.sendLatencyEnable, this.now)
+    const c = this.config
+    this.fault = new MQFaultStrategy(c.sendLatencyEnable, this.now, {
+      startDetectorEnable: c.startDetectorEnable,
+      detectTimeout: c.detectTimeout,
+      detectInterval: c.detectInterval,
+    })
+    this.fault.startDetector(
+      (brokerName) => this.instance.findBrokerAddressInPublish(brokerName),
+      (brokerName, addr, timeoutMs) => this.detectBroker(brokerName, addr, timeoutMs),
+      (err) => this.log.warn({ err }, 'latency fault detector round failed'),
+    )
     if (this.config.enableBackpressureForAsyncMode) {
       this.countPermits = new TimedSemaphore(this.config.backPressureForAsyncSendNum)
       this.bytePermits = new TimedSemaphore(this.config.backPressureForAsyncSendSize)
@@ -147,9 +157,25 @@ export class Producer {
     this.state = 'shutdown'
     clearInterval(this.refreshTimer)
     this.refreshTimer = undefined
+    await this.fault.shutdown()
     await this.instance.unregisterProducer(this.groupName)
     await releaseClientInstance(this.instance)
     this.log.info({ clientId: this.clientId }, 'producer shut down')
+  }
+
+  /**
+   * The detector's probe (`ServiceDetector` in `DefaultMQProducerImpl`): GET_MAX_OFFSET of queue 0 of a topic this
+   * producer publishes to; no such topic yet, an error or a timeout count as no answer.
+   */
+  private async detectBroker(brokerName: string, addr: string, timeoutMs: number): Promise<boolean> {
+    const topic = this.routes.topics()[0]
+    if (topic === undefined) return false
+    try {
+      await this.api.getQueueOffset(addr, { topic, brokerName, queueId: 0 }, 'max', timeoutMs)
+      return true
+    } catch {
+      return false
+    }
   }
 
   /** The topic's publish queues in selection order (§1.5). */
@@ -290,7 +316,8 @@ export class Producer {
           throw err
         }
         if (err instanceof RemotingError) {
-          this.fault.updateFaultItem(mq.brokerName, latency, true, true)
+          // With the detector on the broker is marked unreachable until a probe answers; else only isolated.
+          this.fault.updateFaultItem(mq.brokerName, latency, true, !this.fault.startDetectorEnable)
           continue
         }
         if (err instanceof MQClientError) {

@@ -234,7 +234,7 @@ describe('latency fault tolerance', () => {
     const s = new MQFaultStrategy(true, () => now)
     const ft = s.faultTolerance
     s.updateFaultItem('a', 5, true, false)
-    expect(ft.item('a')).toEqual({ currentLatency: 5, startTimestamp: now + 10_000, reachable: false })
+    expect(ft.item('a')).toEqual({ currentLatency: 5, startTimestamp: now + 10_000, reachable: false, checkStamp: 0 })
     expect(ft.isAvailable('a')).toBe(false)
     expect(ft.isReachable('a')).toBe(false)
     now += 5000
