@@ -174,23 +174,30 @@ describe('client: producer against a real broker', () => {
     expect(requests.filter((q) => q.code === 310).length).toBe(sendsBefore)
   })
 
-  it('compresses a body over 4 KiB with LZ4 frames under compressType LZ4; a consumer-side decode restores it', async () => {
-    const lz4Producer = new Producer({ producerGroup: 'PG_LZ4', namesrvAddr: c.namesrvAddr, compressType: 'LZ4' })
-    await lz4Producer.start()
-    try {
-      const body = Buffer.from('ferrymq lz4 '.repeat(1000))
-      const r = await lz4Producer.send(new Message({ topic: 'Lz4T', body }))
-      const [raw] = await fetch('Lz4T', r.messageQueue.queueId, r.queueOffset, false)
-      expect(raw!.sysFlag & 0x701).toBe(0x101)
-      expect(raw!.body.readUInt32LE(0)).toBe(0x184d2204)
-      expect(raw!.body.length).toBeLessThan(body.length)
-      const [decoded] = await fetch('Lz4T', r.messageQueue.queueId, r.queueOffset, true)
-      expect(decoded!.body.equals(body)).toBe(true)
-      expect(decoded!.sysFlag & 0x1).toBe(0)
-    } finally {
-      await lz4Producer.shutdown()
-    }
-  })
+  it.each([
+    ['LZ4', 0x101, 0x184d2204],
+    ['ZSTD', 0x201, 0xfd2fb528],
+  ])(
+    'compresses a body over 4 KiB under compressType %s; a consumer-side decode restores it',
+    async (type, flag, magic) => {
+      const typed = new Producer({ producerGroup: `PG_${type}`, namesrvAddr: c.namesrvAddr, compressType: type })
+      await typed.start()
+      try {
+        const body = Buffer.from(`ferrymq ${type} `.repeat(1000))
+        const topic = `Comp${type}T`
+        const r = await typed.send(new Message({ topic, body }))
+        const [raw] = await fetch(topic, r.messageQueue.queueId, r.queueOffset, false)
+        expect(raw!.sysFlag & 0x701).toBe(flag)
+        expect(raw!.body.readUInt32LE(0)).toBe(magic)
+        expect(raw!.body.length).toBeLessThan(body.length)
+        const [decoded] = await fetch(topic, r.messageQueue.queueId, r.queueOffset, true)
+        expect(decoded!.body.equals(body)).toBe(true)
+        expect(decoded!.sysFlag & 0x1).toBe(0)
+      } finally {
+        await typed.shutdown()
+      }
+    },
+  )
 
   it('detector on: probes an unreachable broker with GET_MAX_OFFSET on queue 0 and re-admits it; stops at shutdown', async () => {
     const probes: RemotingCommand[] = []

@@ -64,10 +64,7 @@ export interface ProducerOptions extends ClientOptions {
   retryTimesWhenSendAsyncFailed?: number
   retryAnotherBrokerWhenNotStoreOK?: boolean
   compressMsgBodyOverHowmuch?: number
-  /**
-   * `compressType` (`rocketmq.message.compressType`): `ZLIB` (default) or `LZ4`. `ZSTD` is refused: this SDK
-   * decodes zstd bodies but does not write them.
-   */
+  /** `compressType` (`rocketmq.message.compressType`): `ZLIB` (default), `LZ4` or `ZSTD`, any case. */
   compressType?: string
   compressLevel?: number
   maxMessageSize?: number
@@ -195,16 +192,11 @@ export function buildClientId(instanceName: string | undefined, ownRuntime: bool
 
 function resolveCompressType(name: string | undefined): CompressionTypeValue {
   if (name === undefined) return CompressionType.ZLIB
-  let type: CompressionTypeValue
   try {
-    type = compressionTypeOf(name)
+    return compressionTypeOf(name)
   } catch (err) {
     throw new ConfigError('RMQ_ERR_CONFIG', `compressType: ${(err as Error).message}`, { cause: err })
   }
-  if (type === CompressionType.ZSTD) {
-    throw new ConfigError('RMQ_ERR_CONFIG', 'compressType: ZSTD compression is not implemented (use ZLIB or LZ4)')
-  }
-  return type
 }
 
 export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfig {

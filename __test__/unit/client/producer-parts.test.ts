@@ -15,6 +15,7 @@ import { buildSendRequest } from '../../../ts/client/mq-client-api.js'
 import { compressBody, encodeMessageBatch } from '../../../ts/client/producer.js'
 import { CompressionType } from '../../../ts/common/compression/compression-type.js'
 import { lz4FrameDecompress } from '../../../ts/common/compression/lz4.js'
+import { zstdDecompress } from '../../../ts/common/compression/zstd.js'
 import { PublishRouteTable } from '../../../ts/client/publish-route-table.js'
 import { processSendResponse, SendStatus } from '../../../ts/client/send-result.js'
 import { TopicPublishInfo } from '../../../ts/client/topic-publish-info.js'
@@ -368,7 +369,7 @@ describe('wire format', () => {
     expect(inflateSync(c.body).equals(big)).toBe(true)
   })
 
-  it('compresses with LZ4 frames under compressType LZ4 (COMPRESSED | 1 << 8); ZSTD writing is refused', () => {
+  it('compresses with LZ4 frames under compressType LZ4 (COMPRESSED | 1 << 8), zstd frames under ZSTD (2 << 8)', () => {
     const big = Buffer.alloc(5000, 'ab')
     const c = compressBody(big, 4096, 5, CompressionType.LZ4)
     expect(c.sysFlag).toBe(0x101)
@@ -378,9 +379,13 @@ describe('wire format', () => {
       CompressionType.LZ4,
     )
     expect(resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1' }).compressType).toBe(CompressionType.ZLIB)
-    expect(() => resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1', compressType: 'ZSTD' })).toThrow(
-      /not implemented/,
+    expect(resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1', compressType: 'zstd' }).compressType).toBe(
+      CompressionType.ZSTD,
     )
+    const z = compressBody(big, 4096, 5, CompressionType.ZSTD)
+    expect(z.sysFlag).toBe(0x201)
+    expect(z.body.readUInt32LE(0)).toBe(0xfd2fb528)
+    expect(zstdDecompress(z.body, 1 << 20).equals(big)).toBe(true)
     expect(() => resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1', compressType: 'snappy' })).toThrow(
       /Unsupported/,
     )

@@ -14,6 +14,7 @@ import {
 import { lz4FrameCompress, lz4FrameDecompress } from '../../../ts/common/compression/lz4.js'
 import { xxh32, xxh64BigInt } from '../../../ts/common/compression/xxhash.js'
 import { zstdDecompress } from '../../../ts/common/compression/zstd.js'
+import { zstdCompress } from '../../../ts/common/compression/zstd-compress.js'
 import { MESSAGE_BODY_BYTES_MAX_DEFAULT } from '../../../ts/common/limits.js'
 import { decodeMessage } from '../../../ts/common/message/message-record.js'
 import { sampleText } from '../../fixtures/compression/sample-text.js'
@@ -186,6 +187,39 @@ describe('zstd frames made by the reference tools', () => {
       damaged[Math.floor(rnd() * damaged.length)]! ^= 1 + Math.floor(rnd() * 255)
       decodesOrRefuses(() => zstdDecompress(damaged, MAX), SAMPLE)
     }
+  })
+})
+
+describe('zstd compressor', () => {
+  it('writes one single-segment frame with the content size and checksum, and shrinks text', () => {
+    const frame = zstdCompress(SAMPLE)
+    expect(frame.readUInt32LE(0)).toBe(0xfd2fb528)
+    expect(frame[4]).toBe(0xa4) // 4-byte content size, single segment, checksum
+    expect(frame.readUInt32LE(5)).toBe(SAMPLE.length)
+    expect(frame.readUInt32LE(frame.length - 4)).toBe(Number(xxh64BigInt(SAMPLE) & 0xffffffffn))
+    expect(frame.length).toBeLessThan(SAMPLE.length * 0.6)
+    expect(zstdDecompress(frame, MAX).equals(SAMPLE)).toBe(true)
+  })
+
+  it('round-trips inputs of every shape: empty, tiny, runs, noise, several blocks', () => {
+    const rnd = prng(17)
+    const sizes = [0, 1, 3, 4, 5, 31, 32, 255, 256, 4095, 4096, 65_791, 65_792, 131_072, 131_073, 400_000]
+    for (let i = 0; i < 40; i++) sizes.push(Math.floor(rnd() * 30_000))
+    for (const n of sizes) {
+      const input = mixedBytes(rnd, n)
+      expect(zstdDecompress(zstdCompress(input), MAX).equals(input)).toBe(true)
+    }
+    expect(zstdDecompress(zstdCompress(Buffer.alloc(1_000_000)), 1_000_000).length).toBe(1_000_000)
+  })
+
+  it('stores incompressible blocks raw', () => {
+    const rnd = prng(19)
+    const noise = Buffer.alloc(200_000)
+    for (let i = 0; i < noise.length; i++) noise[i] = Math.floor(rnd() * 256)
+    const frame = zstdCompress(noise)
+    // Header 9, two block headers, checksum 4: nothing else is added.
+    expect(frame.length).toBe(9 + 3 + 3 + 4 + noise.length)
+    expect(zstdDecompress(frame, MAX).equals(noise)).toBe(true)
   })
 })
 

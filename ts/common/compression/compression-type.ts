@@ -8,6 +8,7 @@ import { MessageSysFlag } from '../message/message-sys-flag.js'
 import { CompressionError } from './compression-error.js'
 import { lz4FrameCompress, lz4FrameDecompress } from './lz4.js'
 import { zstdDecompress } from './zstd.js'
+import { zstdCompress } from './zstd-compress.js'
 
 export const CompressionType = { LZ4: 1, ZSTD: 2, ZLIB: 3 } as const
 export type CompressionTypeName = keyof typeof CompressionType
@@ -57,14 +58,14 @@ export function decompress(type: CompressionTypeValue, body: Uint8Array, maxByte
 
 /**
  * Compresses `body` as a producer does (`Compressor.compress(src, level)`). ZLIB uses `level`; LZ4 frames have no
- * level in lz4-java's default stream either. ZSTD compression is not implemented (decoding is).
+ * level in lz4-java's default stream either, and the small zstd compressor here has a single one.
  */
 export function compress(type: CompressionTypeValue, body: Uint8Array, level: number): Buffer {
   switch (type) {
     case CompressionType.LZ4:
       return lz4FrameCompress(body)
     case CompressionType.ZSTD:
-      throw new CompressionError('RMQ_ERR_COMPRESSION_UNSUPPORTED', 'zstd compression is not implemented')
+      return zstdCompress(body, level)
     default:
       return deflateSync(body, { level })
   }
