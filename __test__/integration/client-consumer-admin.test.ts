@@ -123,6 +123,10 @@ describe('client: admin requests relayed by the broker, and compressed bodies fr
     expect(Object.keys(info.statusTable[TOPIC]!).sort()).toEqual(
       ['consumeFailedMsgs', 'consumeFailedTPS', 'consumeOKTPS', 'consumeRT', 'pullRT', 'pullTPS'].sort(),
     )
+    // 'first' was pulled and consumed within the last minute.
+    expect(info.statusTable[TOPIC]!.pullTPS).toBeGreaterThan(0)
+    expect(info.statusTable[TOPIC]!.consumeOKTPS).toBeGreaterThan(0)
+    expect(info.statusTable[TOPIC]!.consumeFailedMsgs).toBe(0)
   })
 
   it('GET_CONSUMER_RUNNING_INFO for a client that is not online: SYSTEM_ERROR from the broker', async () => {

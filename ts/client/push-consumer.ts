@@ -41,6 +41,7 @@ import {
   type ConsumeStatus,
   type ProcessQueueInfo,
 } from './consumer-running-info.js'
+import { ConsumerStatsManager } from './consumer-stats-manager.js'
 import {
   ConsumeConcurrentlyStatus,
   ConsumeMessageConcurrentlyService,
@@ -116,6 +117,8 @@ export class PushConsumer implements ConsumerInner {
   private flowControlTimes = 0
   /** `consumerStartTimestamp`: when the consumer was created. */
   private readonly consumerStartTimestamp = Date.now()
+  /** Pull and consume rates for GET_CONSUMER_RUNNING_INFO (`ConsumerStatsManager`). */
+  private readonly stats = new ConsumerStatsManager()
 
   constructor(options: PushConsumerOptions) {
     this.options = options
@@ -392,18 +395,8 @@ export class PushConsumer implements ConsumerInner {
       mqTable.set(mq, { commitOffset, ...pq.fillProcessQueueInfo() })
     }
     const subscriptionSet = [...this.rebalance.subscriptionInner.values()]
-    // No ConsumerStatsManager here: rates are reported as zeros.
     const statusTable = new Map<string, ConsumeStatus>()
-    for (const sub of subscriptionSet) {
-      statusTable.set(sub.topic, {
-        pullRT: 0,
-        pullTPS: 0,
-        consumeRT: 0,
-        consumeOKTPS: 0,
-        consumeFailedTPS: 0,
-        consumeFailedMsgs: 0,
-      })
-    }
+    for (const sub of subscriptionSet) statusTable.set(sub.topic, this.stats.consumeStatus(sub.topic))
     return { properties, subscriptionSet, mqTable, statusTable }
   }
 
@@ -509,6 +502,7 @@ export class PushConsumer implements ConsumerInner {
     const withSubscription = c.postSubscriptionWhenPull && !sub.classFilterMode
     const sysFlag = buildPullSysFlag(commitOffset > 0, true, withSubscription, sub.classFilterMode)
     let raw
+    const pullBegan = Date.now()
     try {
       raw = await this.pullApi.pullKernel({
         mq,
@@ -545,7 +539,9 @@ export class PushConsumer implements ConsumerInner {
     switch (result.status) {
       case PullStatus.FOUND: {
         req.nextOffset = result.nextBeginOffset
+        this.stats.incPullRT(mq.topic, Date.now() - pullBegan)
         if (result.msgFoundList.length === 0) return void this.pullMessage(req)
+        this.stats.incPullTPS(mq.topic, result.msgFoundList.length)
         const dispatch = pq.putMessage(result.msgFoundList)
         this.consumeService.submitConsumeRequest(result.msgFoundList, pq, mq, dispatch)
         if (c.pullInterval > 0) return this.executePullRequestLater(req, c.pullInterval)
@@ -657,6 +653,7 @@ export class PushConsumer implements ConsumerInner {
       sendToRetryTopicAsDlq: (msg) => this.sendToRetryTopic(msg, 3 + msg.reconsumeTimes),
       lockQueue: (mq) => this.rebalance.lock(mq),
       log: this.log,
+      stats: this.stats,
     }
   }
 
