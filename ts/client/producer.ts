@@ -3,7 +3,6 @@
  * another broker, async sends with transport retries and optional back-pressure, oneway sends, sends to a
  * given queue or through a selector, batches, and body compression.
  */
-
 import {
   compress,
   CompressionType,
