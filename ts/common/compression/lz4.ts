@@ -236,15 +236,15 @@ function compressBlock(
 }
 
 /**
- * One LZ4 frame of `src` as lz4-java's `LZ4FrameOutputStream` writes it by default: independent 4 MiB blocks, no
- * block checksums; with a content checksum, which every conforming decoder verifies. A block that does not shrink
- * is stored uncompressed.
+ * One LZ4 frame of `src` as lz4-java's `LZ4FrameOutputStream(out)` writes it (`DEFAULT_FEATURES`): the block
+ * independence flag alone, 4 MiB blocks, no block or content checksums (the broker's BODYCRC covers the stored
+ * bytes). A block that does not shrink is stored uncompressed.
  */
 export function lz4FrameCompress(src: Uint8Array): Buffer {
   const blocks = Math.max(1, Math.ceil(src.length / BLOCK_BYTES_4MB))
   const dst = Buffer.allocUnsafe(7 + blocks * 4 + compressBound(src.length) + blocks * 16 + 8)
   dst.writeUInt32LE(LZ4_FRAME_MAGIC, 0)
-  dst[4] = FLG_VERSION | FLG_BLOCK_INDEPENDENCE | FLG_CONTENT_CHECKSUM
+  dst[4] = FLG_VERSION | FLG_BLOCK_INDEPENDENCE
   dst[5] = BD_4MB
   dst[6] = (xxh32(dst, 0, 4, 6) >>> 8) & 0xff
   let op = 7
@@ -263,6 +263,5 @@ export function lz4FrameCompress(src: Uint8Array): Buffer {
     }
   }
   dst.writeUInt32LE(0, op)
-  dst.writeUInt32LE(xxh32(src), op + 4)
-  return dst.subarray(0, op + 8)
+  return dst.subarray(0, op + 4)
 }
