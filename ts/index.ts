@@ -83,7 +83,13 @@ export {
   type TransactionSendResult,
 } from './client/transaction-producer.js'
 export type { TransactionCheckMessage } from './client/client-instance.js'
-export { selectByHash, selectRandom, type MessageQueueSelector } from './client/message-queue-selector.js'
+export {
+  selectByHash,
+  selectByMachineRoom,
+  selectRandom,
+  type MachineRoomSelector,
+  type MessageQueueSelector,
+} from './client/message-queue-selector.js'
 export { createUniqId } from './client/message-client-id.js'
 export type { MessageQueue } from './remoting/protocol/message-queue.js'
 // Client SDK: consumers.

@@ -3,8 +3,9 @@ import { inflateSync } from 'node:zlib'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
 import { MQClientError } from '../../ts/client/client-error.js'
+import type { MQFaultStrategy } from '../../ts/client/latency-fault-tolerance.js'
 import { Message } from '../../ts/client/message.js'
-import { selectByHash } from '../../ts/client/message-queue-selector.js'
+import { selectByHash, selectByMachineRoom } from '../../ts/client/message-queue-selector.js'
 import { Producer } from '../../ts/client/producer.js'
 import { SendStatus } from '../../ts/client/send-result.js'
 import { decodeMessages } from '../../ts/common/message/message-record.js'
@@ -159,6 +160,76 @@ describe('client: producer against a real broker', () => {
     const target = queues[queues.length - 1]!
     const direct = await producer.send(new Message({ topic: 'OrderT', body: 'direct' }), target)
     expect(direct.messageQueue.queueId).toBe(target.queueId)
+  })
+
+  it('fails an orderly send through the machine-room selector, which picks no queue as in RocketMQ', async () => {
+    await producer.send(new Message({ topic: 'RoomT', body: 'warm-up' }))
+    const sendsBefore = requests.filter((q) => q.code === 310).length
+    const selector = selectByMachineRoom(['idc-a', 'idc-b'])
+    expect([...selector.consumeridcs]).toEqual(['idc-a', 'idc-b'])
+    const err = await producer.send(new Message({ topic: 'RoomT', body: 'x' }), selector, 'k').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(MQClientError)
+    expect((err as MQClientError).code).toBe('RMQ_ERR_SELECTOR')
+    expect((err as Error).message).toMatch(/select message queue return null/)
+    expect(requests.filter((q) => q.code === 310).length).toBe(sendsBefore)
+  })
+
+  it.each([
+    ['LZ4', 0x101, 0x184d2204],
+    ['ZSTD', 0x201, 0xfd2fb528],
+  ])(
+    'compresses a body over 4 KiB under compressType %s; a consumer-side decode restores it',
+    async (type, flag, magic) => {
+      const typed = new Producer({ producerGroup: `PG_${type}`, namesrvAddr: c.namesrvAddr, compressType: type })
+      await typed.start()
+      try {
+        const body = Buffer.from(`ferrymq ${type} `.repeat(1000))
+        const topic = `Comp${type}T`
+        const r = await typed.send(new Message({ topic, body }))
+        const [raw] = await fetch(topic, r.messageQueue.queueId, r.queueOffset, false)
+        expect(raw!.sysFlag & 0x701).toBe(flag)
+        expect(raw!.body.readUInt32LE(0)).toBe(magic)
+        expect(raw!.body.length).toBeLessThan(body.length)
+        const [decoded] = await fetch(topic, r.messageQueue.queueId, r.queueOffset, true)
+        expect(decoded!.body.equals(body)).toBe(true)
+        expect(decoded!.sysFlag & 0x1).toBe(0)
+      } finally {
+        await typed.shutdown()
+      }
+    },
+  )
+
+  it('detector on: probes an unreachable broker with GET_MAX_OFFSET on queue 0 and re-admits it; stops at shutdown', async () => {
+    const probes: RemotingCommand[] = []
+    const p = new Producer({
+      producerGroup: 'PG_DETECT',
+      namesrvAddr: c.namesrvAddr,
+      sendLatencyEnable: true,
+      startDetectorEnable: true,
+      rpcHooks: [
+        { doBeforeRequest: (_addr, req) => void (req.code === 30 && probes.push(req)), doAfterResponse: () => {} },
+      ],
+    })
+    await p.start()
+    try {
+      const r = await p.send(new Message({ topic: 'DetectT', body: 'x' }))
+      const brokerName = r.messageQueue.brokerName
+      const fault = (p as unknown as { fault: MQFaultStrategy }).fault
+      // As after a network failure with the detector on: isolated and unreachable.
+      fault.updateFaultItem(brokerName, 10, true, false)
+      fault.faultTolerance.updateFaultItem('GoneBroker', 10, 30_000, false)
+      expect(fault.faultTolerance.isReachable(brokerName)).toBe(false)
+      await waitFor(() => fault.faultTolerance.isReachable(brokerName), { timeoutMs: 15_000, what: 'detector probe' })
+      expect(fault.faultTolerance.isAvailable(brokerName)).toBe(false) // the isolation runs its time
+      expect(fault.faultTolerance.item('GoneBroker')).toBeUndefined()
+      expect(probes.length).toBeGreaterThan(0)
+      expect(probes[0]!.ext('topic')).toBe('DetectT')
+      expect(probes[0]!.ext('queueId')).toBe('0')
+    } finally {
+      await p.shutdown()
+    }
+    const fault = (p as unknown as { fault: { detectTimer: unknown } }).fault
+    expect(fault.detectTimer).toBeUndefined()
   })
 
   it('compresses a body over 4 KiB with COMPRESSED | ZLIB, and it decompresses to the original', async () => {

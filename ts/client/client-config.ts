@@ -4,6 +4,11 @@
  */
 import os from 'node:os'
 
+import {
+  CompressionType,
+  compressionTypeOf,
+  type CompressionTypeValue,
+} from '../common/compression/compression-type.js'
 import { ConfigError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import { noopLogger } from '../common/logger.js'
@@ -42,6 +47,15 @@ export interface ProducerOptions extends ClientOptions {
   producerGroup: string
   /** Latency fault tolerance (§3.7). */
   sendLatencyEnable?: boolean
+  /**
+   * Reachability detector (§3.7, `com.rocketmq.startDetectorEnable`, default off): a broker a send could not reach
+   * is kept out as unreachable and probed with GET_MAX_OFFSET every round (3 s) until it answers.
+   */
+  startDetectorEnable?: boolean
+  /** Detector probe timeout, ms (`detectTimeout`, 200). */
+  detectTimeout?: number
+  /** Least time between two probes of one broker, ms (`detectInterval`, 2000). */
+  detectInterval?: number
   createTopicKey?: string
   defaultTopicQueueNums?: number
   sendMsgTimeout?: number
@@ -50,6 +64,8 @@ export interface ProducerOptions extends ClientOptions {
   retryTimesWhenSendAsyncFailed?: number
   retryAnotherBrokerWhenNotStoreOK?: boolean
   compressMsgBodyOverHowmuch?: number
+  /** `compressType` (`rocketmq.message.compressType`): `ZLIB` (default), `LZ4` or `ZSTD`, any case. */
+  compressType?: string
   compressLevel?: number
   maxMessageSize?: number
   enableBackpressureForAsyncMode?: boolean
@@ -65,6 +81,9 @@ export interface ResolvedProducerConfig {
   runtime: ClientRuntimeConfig
   instanceName: string
   sendLatencyEnable: boolean
+  startDetectorEnable: boolean
+  detectTimeout: number
+  detectInterval: number
   createTopicKey: string
   defaultTopicQueueNums: number
   sendMsgTimeout: number
@@ -73,6 +92,7 @@ export interface ResolvedProducerConfig {
   retryTimesWhenSendAsyncFailed: number
   retryAnotherBrokerWhenNotStoreOK: boolean
   compressMsgBodyOverHowmuch: number
+  compressType: CompressionTypeValue
   compressLevel: number
   maxMessageSize: number
   enableBackpressureForAsyncMode: boolean
@@ -170,6 +190,15 @@ export function buildClientId(instanceName: string | undefined, ownRuntime: bool
   return `${localAddress() ?? os.hostname()}@${instance}`
 }
 
+function resolveCompressType(name: string | undefined): CompressionTypeValue {
+  if (name === undefined) return CompressionType.ZLIB
+  try {
+    return compressionTypeOf(name)
+  } catch (err) {
+    throw new ConfigError('RMQ_ERR_CONFIG', `compressType: ${(err as Error).message}`, { cause: err })
+  }
+}
+
 export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfig {
   const problem = producerGroupProblem(o.producerGroup ?? '')
   if (problem !== null) throw new ConfigError('RMQ_ERR_CONFIG', `producer group: ${problem}`)
@@ -179,6 +208,9 @@ export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfi
     runtime: resolveClientRuntimeConfig(o),
     instanceName: o.instanceName ?? 'DEFAULT',
     sendLatencyEnable: o.sendLatencyEnable ?? false,
+    startDetectorEnable: o.startDetectorEnable ?? false,
+    detectTimeout: positive('detectTimeout', o.detectTimeout ?? 200),
+    detectInterval: positive('detectInterval', o.detectInterval ?? 2000, 0),
     createTopicKey: o.createTopicKey ?? MixAll.AUTO_CREATE_TOPIC_KEY_TOPIC,
     defaultTopicQueueNums: positive('defaultTopicQueueNums', o.defaultTopicQueueNums ?? 4),
     sendMsgTimeout: positive('sendMsgTimeout', o.sendMsgTimeout ?? 3000),
@@ -187,6 +219,7 @@ export function resolveProducerConfig(o: ProducerOptions): ResolvedProducerConfi
     retryTimesWhenSendAsyncFailed: retries('retryTimesWhenSendAsyncFailed', o.retryTimesWhenSendAsyncFailed),
     retryAnotherBrokerWhenNotStoreOK: o.retryAnotherBrokerWhenNotStoreOK ?? false,
     compressMsgBodyOverHowmuch: positive('compressMsgBodyOverHowmuch', o.compressMsgBodyOverHowmuch ?? 4096, 0),
+    compressType: resolveCompressType(o.compressType),
     compressLevel: Math.min(9, positive('compressLevel', o.compressLevel ?? 5, 0)),
     maxMessageSize: positive('maxMessageSize', o.maxMessageSize ?? 4 * 1024 * 1024),
     enableBackpressureForAsyncMode: o.enableBackpressureForAsyncMode ?? false,

@@ -11,6 +11,7 @@ import { MessageConst } from '../common/message/message-const.js'
 import type { MessageExt } from '../common/message/message-ext.js'
 import { decodeMessage } from '../common/message/message-record.js'
 import { MixAll } from '../common/mix-all.js'
+import { CURRENT_VERSION, versionDesc } from '../common/mq-version.js'
 import { RequestCode } from '../common/request-code.js'
 import { ResponseCode } from '../common/response-code.js'
 import type { ConsumerData, HeartbeatData } from '../remoting/protocol/heartbeat.js'
@@ -20,6 +21,7 @@ import { RemotingClient } from '../remoting/remoting-client.js'
 import { RemotingCommand, type SerializeType } from '../remoting/remoting-command.js'
 import type { RPCHook } from '../remoting/rpc-hook.js'
 import { MQClientError } from './client-error.js'
+import { registerConsumerAdminProcessors, type ConsumerAdminTarget } from './client-remoting-processor.js'
 import { MQClientAPI } from './mq-client-api.js'
 
 /** What the runtime needs from its first user; later users of the same client id share it as it is. */
@@ -39,8 +41,8 @@ export interface ClientRuntimeConfig {
   logger: Logger
 }
 
-/** A consumer as the runtime drives it (`MQConsumerInner`). */
-export interface ConsumerInner {
+/** A consumer as the runtime drives it (`MQConsumerInner`); the admin requests of `ConsumerAdminTarget` are optional. */
+export interface ConsumerInner extends ConsumerAdminTarget {
   readonly groupName: string
   consumerData(): ConsumerData
   /** Rebalances every subscribed topic; resolves true when every topic is balanced. */
@@ -147,6 +149,13 @@ export class MQClientInstance {
         this.onCheckTransactionState(channel.remoteAddress, request)
         return null
       },
+    })
+    // GET_CONSUMER_RUNNING_INFO, CONSUME_MESSAGE_DIRECTLY, GET_CONSUMER_STATUS_FROM_CLIENT (admin tools, via brokers).
+    registerConsumerAdminProcessors(this.remoting, {
+      selectConsumer: (group) => this.consumers.get(group),
+      namesrvAddrs: config.namesrvAddrs,
+      clientVersionDesc: versionDesc(CURRENT_VERSION),
+      log: this.log,
     })
   }
 

@@ -9,6 +9,7 @@ import { MessageConst } from '../common/message/message-const.js'
 import { getRetryTopic } from '../common/mix-all.js'
 import type { MessageModel } from '../remoting/protocol/heartbeat.js'
 import type { MessageQueue } from '../remoting/protocol/message-queue.js'
+import type { ConsumerStatsManager } from './consumer-stats-manager.js'
 import type { OffsetStore } from './offset-store.js'
 import type { ProcessQueue } from './process-queue.js'
 import type { ReceivedMessage } from './pull-api-wrapper.js'
@@ -73,6 +74,8 @@ export interface ConsumeHost {
   /** Orderly clustering: re-lock a queue whose lock was lost or expired. */
   lockQueue(mq: MessageQueue): Promise<boolean>
   readonly log: Logger
+  /** Consume RT and OK / failed counts for GET_CONSUMER_RUNNING_INFO's statusTable. */
+  readonly stats?: ConsumerStatsManager
 }
 
 export interface ConsumeService {
@@ -141,12 +144,14 @@ export class ConsumeMessageConcurrentlyService implements ConsumeService {
     setConsumeStartTime(msgs)
     const ctx: ConsumeConcurrentlyContext = { messageQueue: mq, delayLevelWhenNextConsume: 0, ackIndex: Infinity }
     let status: ConsumeConcurrentlyStatus | null | undefined
+    const began = Date.now()
     try {
       status = await this.listener(msgs, ctx)
     } catch (err) {
       host.log.warn({ mq, err }, 'consumeMessage threw; the messages are retried later')
       status = null
     }
+    host.stats?.incConsumeRT(mq.topic, Date.now() - began)
     if (status !== ConsumeConcurrentlyStatus.CONSUME_SUCCESS) status = ConsumeConcurrentlyStatus.RECONSUME_LATER
     pq.lastConsumeTimestamp = Date.now()
     // A queue taken away meanwhile: its new owner starts from the committed offset, so no commit here.
@@ -165,6 +170,8 @@ export class ConsumeMessageConcurrentlyService implements ConsumeService {
     let ackIndex = status === ConsumeConcurrentlyStatus.CONSUME_SUCCESS ? Math.min(ctx.ackIndex, msgs.length - 1) : -1
     if (ackIndex < -1) ackIndex = -1
     const failed = msgs.slice(ackIndex + 1)
+    host.stats?.incConsumeOKTPS(mq.topic, ackIndex + 1)
+    host.stats?.incConsumeFailedTPS(mq.topic, failed.length)
     const retryLater: ReceivedMessage[] = []
     if (failed.length > 0) {
       if (host.messageModel === 'BROADCASTING') {
@@ -284,17 +291,26 @@ export class ConsumeMessageOrderlyService implements ConsumeService {
           // Removed while waiting for the lock: the new owner re-reads these from the committed offset.
           return
         }
+        const consumeBegan = Date.now()
         try {
           status = await this.listener(msgs, ctx)
         } catch (err) {
           host.log.warn({ mq, err }, 'consumeMessage threw; the queue is suspended a moment')
           status = null
         }
+        host.stats?.incConsumeRT(mq.topic, Date.now() - consumeBegan)
       } finally {
         release?.()
       }
       pq.lastConsumeTimestamp = Date.now()
       if (status === null || status === undefined) status = ConsumeOrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT
+      // As Java counts: SUSPEND fails, SUCCESS succeeds; with autoCommit COMMIT and ROLLBACK fall through to
+      // SUCCESS, without it they count nothing.
+      if (status === ConsumeOrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT) {
+        host.stats?.incConsumeFailedTPS(mq.topic, msgs.length)
+      } else if (ctx.autoCommit || status === ConsumeOrderlyStatus.SUCCESS) {
+        host.stats?.incConsumeOKTPS(mq.topic, msgs.length)
+      }
       if (!(await this.processConsumeResult(msgs, status, ctx, pq, mq))) return
     }
   }

@@ -54,7 +54,10 @@ export interface PushConsumerOptions extends ConsumerOptions {
   /** −1: 16 for concurrent listeners, unlimited for orderly ones. */
   maxReconsumeTimes?: number
   suspendCurrentQueueTimeMillis?: number
-  /** Minutes a message may stay in consumption before it is sent back (concurrent listeners). */
+  /**
+   * Minutes a message may stay in consumption before it is sent back (concurrent listeners; default 15, also the
+   * period of the sweep). Fractions of a minute are accepted (Java's is a whole `long`).
+   */
   consumeTimeout?: number
   awaitTerminationMillisWhenShutdown?: number
 }
@@ -112,6 +115,14 @@ export function formatConsumeTimestamp(ms: number): string {
   const d = new Date(ms)
   const p = (n: number, w = 2): string => String(n).padStart(w, '0')
   return `${p(d.getFullYear(), 4)}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
+}
+
+/** `consumeTimeout` minutes → ms; any positive number of minutes, at least 1 ms. */
+function consumeTimeoutMs(minutes: number): number {
+  if (!Number.isFinite(minutes) || minutes <= 0) {
+    throw new ConfigError('RMQ_ERR_CONFIG', `consumeTimeout must be a positive number of minutes, got ${minutes}`)
+  }
+  return Math.max(1, Math.round(minutes * 60_000))
 }
 
 function ranged(name: string, v: number, min: number, max: number): number {
@@ -177,7 +188,7 @@ export function resolvePushConsumerConfig(o: PushConsumerOptions): ResolvedPushC
     postSubscriptionWhenPull: o.postSubscriptionWhenPull ?? false,
     maxReconsumeTimes: o.maxReconsumeTimes ?? -1,
     suspendCurrentQueueTimeMillis: positive('suspendCurrentQueueTimeMillis', o.suspendCurrentQueueTimeMillis ?? 1000),
-    consumeTimeoutMs: positive('consumeTimeout', o.consumeTimeout ?? 15) * 60_000,
+    consumeTimeoutMs: consumeTimeoutMs(o.consumeTimeout ?? 15),
     awaitTerminationMillisWhenShutdown: positive(
       'awaitTerminationMillisWhenShutdown',
       o.awaitTerminationMillisWhenShutdown ?? 0,

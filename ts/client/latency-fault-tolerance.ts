@@ -1,6 +1,7 @@
 /**
  * Latency fault tolerance (`MQFaultStrategy`, `LatencyFaultToleranceImpl`, client.md §3.6–§3.7): a slow or
- * failing broker is kept out of queue selection for a while, then re-admitted automatically.
+ * failing broker is kept out of queue selection for a while, then re-admitted automatically. With the detector
+ * (`startDetectorEnable`, 5.x) a broker a send could not reach is marked unreachable and probed until it answers.
  */
 import type { MessageQueue } from '../remoting/protocol/message-queue.js'
 import type { TopicPublishInfo } from './topic-publish-info.js'
@@ -22,7 +23,31 @@ export interface FaultItem {
   currentLatency: number
   startTimestamp: number
   reachable: boolean
+  /** When the detector may probe this broker next (`checkStamp`); 0: at its next round. */
+  checkStamp: number
 }
+
+/** The detector's settings (`ClientConfig`: `startDetectorEnable`, `detectTimeout`, `detectInterval`). */
+export interface DetectorConfig {
+  startDetectorEnable: boolean
+  /** Probe timeout, ms (default 200). */
+  detectTimeout: number
+  /** Least time between two probes of one broker, ms (default 2000). */
+  detectInterval: number
+}
+
+export const DEFAULT_DETECTOR_CONFIG: Readonly<DetectorConfig> = {
+  startDetectorEnable: false,
+  detectTimeout: 200,
+  detectInterval: 2000,
+}
+/** `LatencyFaultToleranceImpl#startDetector`: a round every 3 s, the first 3 s after start. */
+export const DETECT_ROUND_INTERVAL_MS = 3000
+
+/** A broker name's master address, or undefined when no route knows the broker any more. */
+export type BrokerResolver = (brokerName: string) => string | undefined
+/** Probes a broker; resolves true when it answered within `timeoutMs`. Must not reject. */
+export type ServiceDetector = (brokerName: string, addr: string, timeoutMs: number) => Promise<boolean>
 
 export class LatencyFaultTolerance {
   private readonly items = new Map<string, FaultItem>()
@@ -33,7 +58,7 @@ export class LatencyFaultTolerance {
     const now = this.now()
     let item = this.items.get(brokerName)
     if (item === undefined) {
-      item = { currentLatency, startTimestamp: 0, reachable }
+      item = { currentLatency, startTimestamp: 0, reachable, checkStamp: 0 }
       this.items.set(brokerName, item)
     }
     item.currentLatency = currentLatency
@@ -61,16 +86,74 @@ export class LatencyFaultTolerance {
   item(brokerName: string): Readonly<FaultItem> | undefined {
     return this.items.get(brokerName)
   }
+
+  /**
+   * One detector round (`detectByOneRound`): each broker whose check time has come is due again `detectInterval`
+   * later; one no route knows any more is forgotten; the others are probed one after another, and an answer makes
+   * an unreachable broker reachable again. Isolation periods are left alone: they end by time.
+   */
+  async detectByOneRound(
+    resolve: BrokerResolver,
+    detect: ServiceDetector,
+    config: Pick<DetectorConfig, 'detectInterval' | 'detectTimeout'>,
+  ): Promise<void> {
+    for (const [name, item] of [...this.items]) {
+      const now = this.now()
+      if (now - item.checkStamp < 0) continue
+      item.checkStamp = now + config.detectInterval
+      const addr = resolve(name)
+      if (addr === undefined) {
+        this.items.delete(name)
+        continue
+      }
+      const ok = await detect(name, addr, config.detectTimeout)
+      if (ok && !item.reachable) item.reachable = true
+    }
+  }
 }
 
 export class MQFaultStrategy {
   readonly faultTolerance: LatencyFaultTolerance
+  readonly detector: Readonly<DetectorConfig>
+  private detectTimer: NodeJS.Timeout | undefined
+  private detectRound: Promise<void> | undefined
 
   constructor(
     readonly sendLatencyFaultEnable: boolean,
     now: () => number = Date.now,
+    detector: Partial<DetectorConfig> = {},
   ) {
     this.faultTolerance = new LatencyFaultTolerance(now)
+    this.detector = { ...DEFAULT_DETECTOR_CONFIG, ...detector }
+  }
+
+  get startDetectorEnable(): boolean {
+    return this.detector.startDetectorEnable
+  }
+
+  /**
+   * Starts the detector rounds when `startDetectorEnable` (`startDetector`); a round still probing when the next
+   * is due makes that one skip. `shutdown()` stops them.
+   */
+  startDetector(resolve: BrokerResolver, detect: ServiceDetector, onError?: (err: unknown) => void): void {
+    if (!this.detector.startDetectorEnable || this.detectTimer !== undefined) return
+    this.detectTimer = setInterval(() => {
+      if (this.detectRound !== undefined) return
+      this.detectRound = this.faultTolerance
+        .detectByOneRound(resolve, detect, this.detector)
+        .catch((err: unknown) => onError?.(err))
+        .finally(() => {
+          this.detectRound = undefined
+        })
+    }, DETECT_ROUND_INTERVAL_MS)
+    this.detectTimer.unref()
+  }
+
+  /** Stops the detector and waits for a round in progress. */
+  async shutdown(): Promise<void> {
+    clearInterval(this.detectTimer)
+    this.detectTimer = undefined
+    await this.detectRound
   }
 
   /** §3.6: the queue for the next attempt. */

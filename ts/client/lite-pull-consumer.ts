@@ -596,7 +596,7 @@ export class LitePullConsumer implements ConsumerInner {
     }
     // A seek or a removal while the pull was out: its result belongs to an abandoned position.
     if (this.state !== 'running' || a.generation !== generation || a.pq.dropped) return
-    const result = processPullResult(a.mq, raw, sub)
+    const result = processPullResult(a.mq, raw, sub, this.log)
     if (result.status === PullStatus.FOUND && result.msgFoundList.length > 0) {
       a.pq.putMessage(result.msgFoundList)
       this.buffer.push({ messages: result.msgFoundList, assigned: a, generation })

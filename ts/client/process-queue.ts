@@ -9,6 +9,7 @@
  */
 import { MessageConst } from '../common/message/message-const.js'
 import type { MessageExt } from '../common/message/message-ext.js'
+import type { ProcessQueueInfo } from './consumer-running-info.js'
 
 /** `rocketmq.client.rebalance.lockMaxLiveTime`: a client-side lock older than this (ms) is treated as lost. */
 export const REBALANCE_LOCK_MAX_LIVE_TIME_MS = 30_000
@@ -427,6 +428,29 @@ export class ProcessQueue {
     this.msgCountValue = 0
     this.msgSizeValue = 0
     this.queueOffsetMaxValue = 0
+  }
+
+  /**
+   * The queue as `GET_CONSUMER_RUNNING_INFO` reports it (`fillProcessQueueInfo`), without `commitOffset`, which the
+   * offset store knows. Offsets of an empty cache are 0, the cached size is whole MiB.
+   */
+  fillProcessQueueInfo(): Omit<ProcessQueueInfo, 'commitOffset'> {
+    const consuming = this.consumingMsgOrderlyTreeMap
+    return {
+      cachedMsgMinOffset: this.msgTreeMap.firstKey() ?? 0,
+      cachedMsgMaxOffset: this.msgTreeMap.lastKey() ?? 0,
+      cachedMsgCount: this.msgTreeMap.size,
+      cachedMsgSizeInMiB: Math.floor(this.msgSizeValue / (1024 * 1024)),
+      transactionMsgMinOffset: consuming.firstKey() ?? 0,
+      transactionMsgMaxOffset: consuming.lastKey() ?? 0,
+      transactionMsgCount: consuming.size,
+      locked: this.locked,
+      tryUnlockTimes: this.tryUnlockTimesValue,
+      lastLockTimestamp: this.lastLockTimestamp,
+      droped: this.dropped,
+      lastPullTimestamp: this.lastPullTimestamp,
+      lastConsumeTimestamp: this.lastConsumeTimestamp,
+    }
   }
 
   /** Orderly: the number of messages taken and not yet committed or put back. */

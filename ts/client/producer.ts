@@ -3,8 +3,12 @@
  * another broker, async sends with transport retries and optional back-pressure, oneway sends, sends to a
  * given queue or through a selector, batches, and body compression.
  */
-import { deflateSync } from 'node:zlib'
-
+import {
+  compress,
+  CompressionType,
+  compressionSysFlag,
+  type CompressionTypeValue,
+} from '../common/compression/compression-type.js'
 import { BrokerResponseError, RemotingError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import { noopLogger } from '../common/logger.js'
@@ -60,10 +64,18 @@ export function encodeMessageBatch(messages: readonly Message[]): Buffer {
   )
 }
 
-/** The body as sent and the compression bits to add to the sysFlag (§3.8); batches are never compressed. */
-export function compressBody(body: Buffer, threshold: number, level: number): { body: Buffer; sysFlag: number } {
+/**
+ * The body as sent and the compression bits to add to the sysFlag (§3.8): `COMPRESSED | type << 8` for bodies of
+ * at least `threshold` bytes. Batches are never compressed.
+ */
+export function compressBody(
+  body: Buffer,
+  threshold: number,
+  level: number,
+  type: CompressionTypeValue = CompressionType.ZLIB,
+): { body: Buffer; sysFlag: number } {
   if (body.length < threshold) return { body, sysFlag: 0 }
-  return { body: deflateSync(body, { level }), sysFlag: MessageSysFlag.COMPRESSED_FLAG | ZLIB_COMPRESSION_FLAG }
+  return { body: compress(type, body, level), sysFlag: compressionSysFlag(type) }
 }
 
 function isQueue(v: unknown): v is MessageQueue {
@@ -113,7 +125,17 @@ export class Producer {
       this.config.defaultTopicQueueNums,
       this.log,
     )
-    this.fault = new MQFaultStrategy(this.config.sendLatencyEnable, this.now)
+    const c = this.config
+    this.fault = new MQFaultStrategy(c.sendLatencyEnable, this.now, {
+      startDetectorEnable: c.startDetectorEnable,
+      detectTimeout: c.detectTimeout,
+      detectInterval: c.detectInterval,
+    })
+    this.fault.startDetector(
+      (brokerName) => this.instance.findBrokerAddressInPublish(brokerName),
+      (brokerName, addr, timeoutMs) => this.detectBroker(brokerName, addr, timeoutMs),
+      (err) => this.log.warn({ err }, 'latency fault detector round failed'),
+    )
     if (this.config.enableBackpressureForAsyncMode) {
       this.countPermits = new TimedSemaphore(this.config.backPressureForAsyncSendNum)
       this.bytePermits = new TimedSemaphore(this.config.backPressureForAsyncSendSize)
@@ -134,9 +156,25 @@ export class Producer {
     this.state = 'shutdown'
     clearInterval(this.refreshTimer)
     this.refreshTimer = undefined
+    await this.fault.shutdown()
     await this.instance.unregisterProducer(this.groupName)
     await releaseClientInstance(this.instance)
     this.log.info({ clientId: this.clientId }, 'producer shut down')
+  }
+
+  /**
+   * The detector's probe (`ServiceDetector` in `DefaultMQProducerImpl`): GET_MAX_OFFSET of queue 0 of a topic this
+   * producer publishes to; no such topic yet, an error or a timeout count as no answer.
+   */
+  private async detectBroker(brokerName: string, addr: string, timeoutMs: number): Promise<boolean> {
+    const topic = this.routes.topics()[0]
+    if (topic === undefined) return false
+    try {
+      await this.api.getQueueOffset(addr, { topic, brokerName, queueId: 0 }, 'max', timeoutMs)
+      return true
+    } catch {
+      return false
+    }
   }
 
   /** The topic's publish queues in selection order (§1.5). */
@@ -277,7 +315,8 @@ export class Producer {
           throw err
         }
         if (err instanceof RemotingError) {
-          this.fault.updateFaultItem(mq.brokerName, latency, true, true)
+          // With the detector on the broker is marked unreachable until a probe answers; else only isolated.
+          this.fault.updateFaultItem(mq.brokerName, latency, true, !this.fault.startDetectorEnable)
           continue
         }
         if (err instanceof MQClientError) {
@@ -381,7 +420,12 @@ export class Producer {
     let sysFlag = 0
     let body = out.body
     if (!out.batch) {
-      const c = compressBody(out.body, this.config.compressMsgBodyOverHowmuch, this.config.compressLevel)
+      const c = compressBody(
+        out.body,
+        this.config.compressMsgBodyOverHowmuch,
+        this.config.compressLevel,
+        this.config.compressType,
+      )
       body = c.body
       sysFlag |= c.sysFlag
     }
@@ -451,7 +495,7 @@ export class Producer {
     checkMessage(msg, this.config.maxMessageSize)
     const info = await this.routes.find(msg.topic)
     const mq = selector([...info.messageQueues], msg, arg)
-    if (!isQueue(mq)) throw new MQClientError('RMQ_ERR_SELECTOR', 'the selector returned no message queue')
+    if (!isQueue(mq)) throw new MQClientError('RMQ_ERR_SELECTOR', 'select message queue return null.')
     const left = timeout - (this.now() - begin)
     if (left <= 0) throw new MQClientError('RMQ_ERR_TIMEOUT', 'sendSelectImpl call timeout')
     return (await this.sendKernel(this.outgoing(msg), mq, left, 'sync'))!

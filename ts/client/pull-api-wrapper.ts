@@ -4,6 +4,7 @@
  * a found result: decoding, decompression, the exact tag re-check, and the properties RocketMQ sets on each
  * received message.
  */
+import type { Logger } from '../common/logger.js'
 import { MessageConst } from '../common/message/message-const.js'
 import type { MessageExt } from '../common/message/message-ext.js'
 import { decodeMessages } from '../common/message/message-record.js'
@@ -36,8 +37,18 @@ export interface PullResult {
   msgFoundList: ReceivedMessage[]
 }
 
-/** Decodes a FOUND body and applies the exact tag check (client.md §6.4). */
-export function processPullResult(mq: MessageQueue, raw: RawPullResult, sub: SubscriptionData): PullResult {
+/**
+ * Decodes a FOUND body and applies the exact tag check (client.md §6.4). Bodies are decompressed (ZLIB, LZ4,
+ * ZSTD). One that cannot be is logged and delivered as stored, COMPRESSED flag still set: Java's `MessageDecoder`
+ * swallows the error and stops decoding there, so that message and every later one in the response are skipped
+ * silently while the pull offset moves past them.
+ */
+export function processPullResult(
+  mq: MessageQueue,
+  raw: RawPullResult,
+  sub: SubscriptionData,
+  log?: Logger,
+): PullResult {
   const result: PullResult = {
     status: raw.status,
     nextBeginOffset: raw.nextBeginOffset,
@@ -50,7 +61,10 @@ export function processPullResult(mq: MessageQueue, raw: RawPullResult, sub: Sub
   const minOffset = String(raw.minOffset)
   const maxOffset = String(raw.maxOffset)
   // The response body is ours alone: messages may keep views into it instead of copies.
-  for (const m of decodeMessages(raw.body, { copyBody: false })) {
+  const onDecompressError = (err: unknown, at: { topic: string; queueId: number; queueOffset: number }): void => {
+    log?.warn({ ...at, brokerName: mq.brokerName, err }, 'message body cannot be decompressed, delivered as stored')
+  }
+  for (const m of decodeMessages(raw.body, { copyBody: false, onDecompressError })) {
     const tags = m.properties.get(MessageConst.PROPERTY_TAGS)
     // The broker filters by tag hash only; a collision must not reach the listener.
     if (filter !== null && (tags === undefined || !filter.has(tags))) continue

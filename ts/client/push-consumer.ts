@@ -33,11 +33,21 @@ import {
   subscriptionFromSelector,
 } from './consumer-common.js'
 import {
+  formatConsumeTimestamp,
   MIB,
   resolvePushConsumerConfig,
   type PushConsumerOptions,
   type ResolvedPushConsumerConfig,
 } from './consumer-config.js'
+import {
+  CMResult,
+  RunningInfoProps,
+  type ConsumeMessageDirectlyResult,
+  type ConsumerRunningInfo,
+  type ConsumeStatus,
+  type ProcessQueueInfo,
+} from './consumer-running-info.js'
+import { ConsumerStatsManager } from './consumer-stats-manager.js'
 import {
   ConsumeConcurrentlyStatus,
   ConsumeMessageConcurrentlyService,
@@ -45,6 +55,8 @@ import {
   type ConsumeHost,
   type ConsumeService,
   type MessageListenerConcurrently,
+  resetRetryTopic,
+  type ConsumeOrderlyStatus,
   type MessageListenerOrderly,
 } from './consume-service.js'
 import { Message } from './message.js'
@@ -77,6 +89,18 @@ const LOCK_ALL_PERIOD_MS = 20_000
 
 type State = 'created' | 'running' | 'shutdown'
 
+/** Listener statuses → `CMResult` (CONSUME_MESSAGE_DIRECTLY). */
+const CONCURRENTLY_CM_RESULT: Record<ConsumeConcurrentlyStatus, CMResult> = {
+  CONSUME_SUCCESS: CMResult.CR_SUCCESS,
+  RECONSUME_LATER: CMResult.CR_LATER,
+}
+const ORDERLY_CM_RESULT: Record<ConsumeOrderlyStatus, CMResult> = {
+  SUCCESS: CMResult.CR_SUCCESS,
+  SUSPEND_CURRENT_QUEUE_A_MOMENT: CMResult.CR_LATER,
+  COMMIT: CMResult.CR_COMMIT,
+  ROLLBACK: CMResult.CR_ROLLBACK,
+}
+
 export class PushConsumer implements ConsumerInner {
   readonly groupName: string
   private readonly options: PushConsumerOptions
@@ -98,6 +122,10 @@ export class PushConsumer implements ConsumerInner {
   private lockAllTimer: NodeJS.Timeout | undefined
   private readonly log: Logger
   private flowControlTimes = 0
+  /** `consumerStartTimestamp`: when the consumer was created. */
+  private readonly consumerStartTimestamp = Date.now()
+  /** Pull and consume rates for GET_CONSUMER_RUNNING_INFO (`ConsumerStatsManager`). */
+  private readonly stats = new ConsumerStatsManager()
 
   constructor(options: PushConsumerOptions) {
     this.options = options
@@ -339,6 +367,99 @@ export class PushConsumer implements ConsumerInner {
     }
   }
 
+  // ----- admin requests relayed by brokers (client-remoting-processor.ts) ----------------------------------------
+
+  /** GET_CONSUMER_RUNNING_INFO (`DefaultMQPushConsumerImpl#consumerRunningInfo`). */
+  async consumerRunningInfo(): Promise<ConsumerRunningInfo> {
+    const c = this.config
+    const properties = new Map<string, string>([
+      ['consumerGroup', c.consumerGroup],
+      ['messageModel', c.messageModel],
+      ['consumeFromWhere', c.consumeFromWhere],
+      ['consumeTimestamp', formatConsumeTimestamp(c.consumeTimestamp)],
+      ['consumeThreadMin', String(c.consumeThreadMin)],
+      ['consumeThreadMax', String(c.consumeThreadMin)],
+      ['consumeConcurrentlyMaxSpan', String(c.consumeConcurrentlyMaxSpan)],
+      ['pullThresholdForQueue', String(c.pullThresholdForQueue)],
+      ['pullThresholdSizeForQueue', String(c.pullThresholdSizeForQueue)],
+      ['pullThresholdForTopic', String(c.pullThresholdForTopic)],
+      ['pullThresholdSizeForTopic', String(c.pullThresholdSizeForTopic)],
+      ['pullInterval', String(c.pullInterval)],
+      ['pullBatchSize', String(c.pullBatchSize)],
+      ['pullBatchSizeInBytes', String(c.pullBatchSizeInBytes)],
+      ['consumeMessageBatchMaxSize', String(c.consumeMessageBatchMaxSize)],
+      ['postSubscriptionWhenPull', String(c.postSubscriptionWhenPull)],
+      ['maxReconsumeTimes', String(c.maxReconsumeTimes)],
+      ['suspendCurrentQueueTimeMillis', String(c.suspendCurrentQueueTimeMillis)],
+      ['consumeTimeout', String(c.consumeTimeoutMs / 60_000)],
+      ['awaitTerminationMillisWhenShutdown', String(c.awaitTerminationMillisWhenShutdown)],
+      ['instanceName', c.instanceName ?? 'DEFAULT'],
+      ['namesrvAddr', c.runtime.namesrvAddrs.join(';')],
+      ['unitMode', 'false'],
+      [RunningInfoProps.PROP_CONSUME_TYPE, 'CONSUME_PASSIVELY'],
+      [RunningInfoProps.PROP_CONSUME_ORDERLY, String(this.orderly)],
+      [RunningInfoProps.PROP_THREADPOOL_CORE_SIZE, String(c.consumeThreadMin)],
+      [RunningInfoProps.PROP_CONSUMER_START_TIMESTAMP, String(this.consumerStartTimestamp)],
+    ])
+    const mqTable = new Map<MessageQueue, ProcessQueueInfo>()
+    for (const { mq, pq } of [...this.rebalance.processQueueTable.values()]) {
+      const commitOffset = await this.store.readOffset(mq, ReadOffsetType.MEMORY_FIRST_THEN_STORE)
+      mqTable.set(mq, { commitOffset, ...pq.fillProcessQueueInfo() })
+    }
+    const subscriptionSet = [...this.rebalance.subscriptionInner.values()]
+    const statusTable = new Map<string, ConsumeStatus>()
+    for (const sub of subscriptionSet) statusTable.set(sub.topic, this.stats.consumeStatus(sub.topic))
+    return { properties, subscriptionSet, mqTable, statusTable }
+  }
+
+  /**
+   * CONSUME_MESSAGE_DIRECTLY (`ConsumeMessage{Concurrently,Orderly}Service#consumeMessageDirectly`): the listener
+   * gets the one message outside the pull flow; nothing is committed or sent back, whatever it answers.
+   */
+  async consumeMessageDirectly(msg: ReceivedMessage, brokerName: string): Promise<ConsumeMessageDirectlyResult> {
+    const messageQueue = { topic: msg.topic, brokerName, queueId: msg.queueId }
+    const msgs = [msg]
+    resetRetryTopic(msgs, this.groupName)
+    const result: ConsumeMessageDirectlyResult = {
+      order: this.orderly,
+      autoCommit: true,
+      consumeResult: null,
+      remark: null,
+      spentTimeMills: 0,
+    }
+    const begin = Date.now()
+    try {
+      if (this.listenerOrderly !== undefined) {
+        const ctx = { messageQueue, autoCommit: true, suspendCurrentQueueTimeMillis: -1 }
+        try {
+          const status = await this.listenerOrderly(msgs, ctx)
+          result.consumeResult =
+            status === null || status === undefined ? CMResult.CR_RETURN_NULL : ORDERLY_CM_RESULT[status]
+        } finally {
+          result.autoCommit = ctx.autoCommit
+        }
+      } else {
+        const listener = this.listenerConcurrently ?? this.iterator?.listener
+        if (listener === undefined) throw new MQClientError('RMQ_ERR_CONSUMER_STATE', 'no message listener')
+        const ctx = { messageQueue, delayLevelWhenNextConsume: 0, ackIndex: Infinity }
+        const status = await listener(msgs, ctx)
+        result.consumeResult =
+          status === null || status === undefined ? CMResult.CR_RETURN_NULL : CONCURRENTLY_CM_RESULT[status]
+      }
+    } catch (err) {
+      result.consumeResult = CMResult.CR_THROW_EXCEPTION
+      result.remark = String(err)
+      this.log.warn({ msgId: msg.msgId, mq: messageQueue, err }, 'consumeMessageDirectly exception')
+    }
+    result.spentTimeMills = Date.now() - begin
+    return result
+  }
+
+  /** GET_CONSUMER_STATUS_FROM_CLIENT: the in-memory offsets of `topic`'s queues (`cloneOffsetTable`). */
+  consumerOffsets(topic: string): { mq: MessageQueue; offset: number }[] {
+    return this.store === undefined ? [] : [...this.store.cloneOffsetTable(topic).values()]
+  }
+
   // ----- pulling (client.md §4.4, §4.5) ------------------------------------------------------------------------
 
   private executePullRequestLater(req: PullRequest, delayMs: number): void {
@@ -393,6 +514,7 @@ export class PushConsumer implements ConsumerInner {
     const withSubscription = c.postSubscriptionWhenPull && !sub.classFilterMode
     const sysFlag = buildPullSysFlag(commitOffset > 0, true, withSubscription, sub.classFilterMode)
     let raw
+    const pullBegan = Date.now()
     try {
       raw = await this.pullApi.pullKernel({
         mq,
@@ -425,11 +547,13 @@ export class PushConsumer implements ConsumerInner {
       )
     }
     if (pq.dropped || this.state !== 'running') return
-    const result = processPullResult(mq, raw, sub)
+    const result = processPullResult(mq, raw, sub, this.log)
     switch (result.status) {
       case PullStatus.FOUND: {
         req.nextOffset = result.nextBeginOffset
+        this.stats.incPullRT(mq.topic, Date.now() - pullBegan)
         if (result.msgFoundList.length === 0) return void this.pullMessage(req)
+        this.stats.incPullTPS(mq.topic, result.msgFoundList.length)
         const dispatch = pq.putMessage(result.msgFoundList)
         this.consumeService.submitConsumeRequest(result.msgFoundList, pq, mq, dispatch)
         if (c.pullInterval > 0) return this.executePullRequestLater(req, c.pullInterval)
@@ -541,6 +665,7 @@ export class PushConsumer implements ConsumerInner {
       sendToRetryTopicAsDlq: (msg) => this.sendToRetryTopic(msg, 3 + msg.reconsumeTimes),
       lockQueue: (mq) => this.rebalance.lock(mq),
       log: this.log,
+      stats: this.stats,
     }
   }
 

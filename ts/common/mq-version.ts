@@ -4,6 +4,7 @@
  */
 export const MQVersion = {
   V3_0_11: 37,
+  V3_1_8_SNAPSHOT: 62,
   V3_4_9: 121,
   V4_0_0: 213,
   V4_1_0_SNAPSHOT: 232,

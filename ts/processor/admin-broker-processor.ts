@@ -7,6 +7,7 @@ import type { RemotingChannel } from '../remoting/remoting-channel.js'
 import { RemotingCommand } from '../remoting/remoting-command.js'
 import type { RequestProcessor } from '../remoting/request-dispatcher.js'
 import { ResponseCode } from '../common/response-code.js'
+import * as consumers from './admin/consumer-admin.js'
 import * as groups from './admin/group-admin.js'
 import * as offsets from './admin/offset-admin.js'
 import * as runtime from './admin/runtime-admin.js'
@@ -39,6 +40,8 @@ export const ADMIN_HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Hand
   [RequestCode.LOCK_BATCH_MQ, groups.lockBatchMQ],
   [RequestCode.UNLOCK_BATCH_MQ, groups.unlockBatchMQ],
   [RequestCode.GET_BROKER_CONFIG, (ctx) => runtime.getBrokerConfig(ctx)],
+  [RequestCode.GET_CONSUMER_RUNNING_INFO, consumers.getConsumerRunningInfo],
+  [RequestCode.CONSUME_MESSAGE_DIRECTLY, consumers.consumeMessageDirectly],
 ])
 
 export class AdminBrokerProcessor implements RequestProcessor {
@@ -51,7 +54,10 @@ export class AdminBrokerProcessor implements RequestProcessor {
     if (request.code === RequestCode.GET_BROKER_RUNTIME_INFO) return runtime.getBrokerRuntimeInfo(this.ctx, this.queues)
     const handler = ADMIN_HANDLERS.get(request.code)
     if (handler === undefined) {
-      return RemotingCommand.createResponse(ResponseCode.REQUEST_CODE_NOT_SUPPORTED, ` request type ${request.code} not supported`)
+      return RemotingCommand.createResponse(
+        ResponseCode.REQUEST_CODE_NOT_SUPPORTED,
+        ` request type ${request.code} not supported`,
+      )
     }
     return handler(this.ctx, request)
   }

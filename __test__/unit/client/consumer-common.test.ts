@@ -108,6 +108,11 @@ describe('consumer configuration', () => {
       20, 32, 1000, 1,
     ])
     expect(d.consumeTimeoutMs).toBe(15 * 60_000)
+    expect([d.consumeConcurrentlyMaxSpan, d.pullThresholdSizeForQueue]).toEqual([2000, 100])
+    // Fractions of a minute are accepted (Java's field is a whole number of minutes); zero and negatives are not.
+    expect(resolvePushConsumerConfig({ ...base, consumeTimeout: 0.02 }).consumeTimeoutMs).toBe(1200)
+    expect(() => resolvePushConsumerConfig({ ...base, consumeTimeout: 0 })).toThrow(/consumeTimeout/)
+    expect(() => resolvePushConsumerConfig({ ...base, consumeTimeout: -1 })).toThrow(/consumeTimeout/)
   })
 
   it('builds tag subscriptions as FilterAPI does, and requires an SQL92 expression', () => {

@@ -10,9 +10,12 @@ import { MQClientError } from '../../../ts/client/client-error.js'
 import { computeNotAvailableDuration, MQFaultStrategy } from '../../../ts/client/latency-fault-tolerance.js'
 import { checkMessage, Message } from '../../../ts/client/message.js'
 import { MessageClientIdGenerator, startOfMonth } from '../../../ts/client/message-client-id.js'
-import { javaHashCode, selectByHash } from '../../../ts/client/message-queue-selector.js'
+import { javaHashCode, selectByHash, selectByMachineRoom } from '../../../ts/client/message-queue-selector.js'
 import { buildSendRequest } from '../../../ts/client/mq-client-api.js'
 import { compressBody, encodeMessageBatch } from '../../../ts/client/producer.js'
+import { CompressionType } from '../../../ts/common/compression/compression-type.js'
+import { lz4FrameDecompress } from '../../../ts/common/compression/lz4.js'
+import { zstdDecompress } from '../../../ts/common/compression/zstd.js'
 import { PublishRouteTable } from '../../../ts/client/publish-route-table.js'
 import { processSendResponse, SendStatus } from '../../../ts/client/send-result.js'
 import { TopicPublishInfo } from '../../../ts/client/topic-publish-info.js'
@@ -232,7 +235,7 @@ describe('latency fault tolerance', () => {
     const s = new MQFaultStrategy(true, () => now)
     const ft = s.faultTolerance
     s.updateFaultItem('a', 5, true, false)
-    expect(ft.item('a')).toEqual({ currentLatency: 5, startTimestamp: now + 10_000, reachable: false })
+    expect(ft.item('a')).toEqual({ currentLatency: 5, startTimestamp: now + 10_000, reachable: false, checkStamp: 0 })
     expect(ft.isAvailable('a')).toBe(false)
     expect(ft.isReachable('a')).toBe(false)
     now += 5000
@@ -329,6 +332,14 @@ describe('queue selection', () => {
     expect(javaHashCode('polygenelubricants')).toBe(-2147483648)
     expect(selectByHash(mqs, m, 'polygenelubricants').queueId).toBe(3)
   })
+
+  it('selects no queue by machine room, as SelectMessageQueueByMachineRoom does; it only keeps the IDCs', () => {
+    const mqs = [{ topic: 'T', brokerName: 'a', queueId: 0 }]
+    const selector = selectByMachineRoom(new Set(['room1']))
+    expect(selector(mqs, new Message({ topic: 'T', body: 'x' }), 'k')).toBeNull()
+    expect(selector.consumeridcs.has('room1')).toBe(true)
+    expect(selectByMachineRoom().consumeridcs.size).toBe(0)
+  })
 })
 
 describe('wire format', () => {
@@ -356,6 +367,28 @@ describe('wire format', () => {
     expect(c.body[0]).toBe(0x78) // zlib header
     expect(c.body.length).toBeLessThan(big.length)
     expect(inflateSync(c.body).equals(big)).toBe(true)
+  })
+
+  it('compresses with LZ4 frames under compressType LZ4 (COMPRESSED | 1 << 8), zstd frames under ZSTD (2 << 8)', () => {
+    const big = Buffer.alloc(5000, 'ab')
+    const c = compressBody(big, 4096, 5, CompressionType.LZ4)
+    expect(c.sysFlag).toBe(0x101)
+    expect(c.body.readUInt32LE(0)).toBe(0x184d2204)
+    expect(lz4FrameDecompress(c.body, 1 << 20).equals(big)).toBe(true)
+    expect(resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1', compressType: 'lz4' }).compressType).toBe(
+      CompressionType.LZ4,
+    )
+    expect(resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1' }).compressType).toBe(CompressionType.ZLIB)
+    expect(resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1', compressType: 'zstd' }).compressType).toBe(
+      CompressionType.ZSTD,
+    )
+    const z = compressBody(big, 4096, 5, CompressionType.ZSTD)
+    expect(z.sysFlag).toBe(0x201)
+    expect(z.body.readUInt32LE(0)).toBe(0xfd2fb528)
+    expect(zstdDecompress(z.body, 1 << 20).equals(big)).toBe(true)
+    expect(() => resolveProducerConfig({ producerGroup: 'G', namesrvAddr: 'h:1', compressType: 'snappy' })).toThrow(
+      /Unsupported/,
+    )
   })
 
   it('builds SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE requests with letter keys', () => {

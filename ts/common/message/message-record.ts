@@ -1,5 +1,5 @@
-import { inflateSync } from 'node:zlib'
-
+import { compressionTypeOfSysFlag, decompress } from '../compression/compression-type.js'
+import { MESSAGE_BODY_BYTES_MAX_DEFAULT } from '../limits.js'
 import type { MessageExt } from './message-ext.js'
 import { createMessageIdFromPrefix, messageIdPrefix } from './message-id.js'
 import { string2messageProperties } from './message-properties.js'
@@ -54,8 +54,22 @@ function readLong(b: Buffer, pos: number): number {
 }
 
 export interface DecodeOptions {
-  /** Inflate zlib-compressed bodies (sysflag COMPRESSED), as a consumer sees them. Default true. */
+  /**
+   * Decompress bodies whose SYSFLAG has COMPRESSED (ZLIB, LZ4 or ZSTD by the type bits), as a consumer sees them,
+   * and clear the flag (`MessageDecoder.decode`). Default true.
+   */
   decompressBody?: boolean
+  /**
+   * Largest decompressed body (default 4 MiB, the default `maxMessageSize`: producers check the limit before they
+   * compress). A frame that declares or produces more is treated as undecodable, never allocated.
+   */
+  decompressedBytesMax?: number
+  /**
+   * Called when a compressed body cannot be decompressed. The message is still returned, with its body as stored
+   * and the COMPRESSED flag still set (Java's decoder drops the record and every record after it in the buffer
+   * instead; see `ts/client/pull-api-wrapper.ts`).
+   */
+  onDecompressError?: (err: unknown, message: { topic: string; queueId: number; queueOffset: number }) => void
   /**
    * Copy the body out of `b` (default true). A client decoding a pull response it owns can take views instead:
    * the response buffer is never reused, only kept alive by the messages. Store buffers must be copied.
@@ -106,7 +120,7 @@ export function decodeMessage(b: Buffer, pos = 0, options: DecodeOptions = {}): 
   }
   if (pos + storeSize > b.length) return null
   const end = pos + storeSize
-  const sysFlag = b.readInt32BE(pos + POS_SYS_FLAG)
+  let sysFlag = b.readInt32BE(pos + POS_SYS_FLAG)
   const bornV6 = (sysFlag & MessageSysFlag.BORNHOST_V6_FLAG) !== 0
   const storeV6 = (sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6_FLAG) !== 0
   let p = pos + POS_BORN_HOST
@@ -150,7 +164,14 @@ export function decodeMessage(b: Buffer, pos = 0, options: DecodeOptions = {}): 
   if (propsLen < 0 || p + propsLen !== end) return null
   const properties = string2messageProperties(b.toString('utf8', p, p + propsLen))
   if ((sysFlag & MessageSysFlag.COMPRESSED_FLAG) !== 0 && options.decompressBody !== false) {
-    body = inflateSync(body)
+    try {
+      const maxBytes = options.decompressedBytesMax ?? MESSAGE_BODY_BYTES_MAX_DEFAULT
+      body = decompress(compressionTypeOfSysFlag(sysFlag), body, maxBytes)
+      sysFlag &= ~MessageSysFlag.COMPRESSED_FLAG
+    } catch (err) {
+      const queueOffset = readLong(b, pos + POS_QUEUE_OFFSET)
+      options.onDecompressError?.(err, { topic, queueId: b.readInt32BE(pos + POS_QUEUE_ID), queueOffset })
+    }
   }
   const commitLogOffset = readLong(b, pos + POS_PHYSICAL_OFFSET)
   return {
