@@ -14,12 +14,11 @@
  * ```
  */
 import { BoundedOutput, CompressionError, corrupt, tooLarge } from './compression-error.js'
+import { skippableFrameEnd, u32le } from './frame-bytes.js'
 import { xxh32 } from './xxhash.js'
 
 const FORMAT = 'lz4'
 export const LZ4_FRAME_MAGIC = 0x184d2204
-const SKIPPABLE_MAGIC_MASK = 0xfffffff0
-const SKIPPABLE_MAGIC = 0x184d2a50
 
 const FLG_VERSION = 0x40
 const FLG_BLOCK_INDEPENDENCE = 0x20
@@ -39,10 +38,6 @@ const LAST_LITERALS = 5
 const MF_LIMIT = 12
 const MAX_OFFSET = 65535
 const HASH_LOG = 14
-
-function u32le(b: Uint8Array, p: number): number {
-  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0
-}
 
 function need(src: Uint8Array, p: number, n: number, what: string): void {
   if (p + n > src.length) throw corrupt(FORMAT, `truncated frame: ${what}`)
@@ -95,14 +90,12 @@ export function lz4FrameDecompress(src: Uint8Array, maxBytes: number): Buffer {
   let p = 0
   while (p < src.length) {
     need(src, p, 4, 'magic number')
-    const magic = u32le(src, p)
-    if ((magic & SKIPPABLE_MAGIC_MASK) >>> 0 === SKIPPABLE_MAGIC) {
-      need(src, p, 8, 'skippable frame size')
-      const size = u32le(src, p + 4)
-      need(src, p + 8, size, 'skippable frame')
-      p += 8 + size
+    const skipped = skippableFrameEnd(src, p, src.length, FORMAT)
+    if (skipped >= 0) {
+      p = skipped
       continue
     }
+    const magic = u32le(src, p)
     if (magic !== LZ4_FRAME_MAGIC) throw corrupt(FORMAT, `bad magic number 0x${magic.toString(16)}`)
     need(src, p, 7, 'frame descriptor')
     const flg = src[p + 4]!

@@ -6,6 +6,7 @@
  * tuned tables) but every conforming decoder reads the output. `level` is accepted and ignored.
  */
 import { LL_BASE, LL_BITS, LL_DEFAULT, ML_BASE, ML_BITS, ML_DEFAULT, OF_DEFAULT, ZSTD_MAGIC } from './zstd.js'
+import { u32le } from './frame-bytes.js'
 import { xxh64 } from './xxhash.js'
 
 const BLOCK_BYTES_MAX = 128 * 1024
@@ -144,10 +145,6 @@ interface Sequence {
   literalLength: number
   matchLength: number
   offset: number
-}
-
-function u32le(b: Uint8Array, p: number): number {
-  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0
 }
 
 /** Greedy matches within `src[start, end)`, reaching back anywhere earlier in `src` (the frame is one segment). */

@@ -14,12 +14,11 @@
  * size), blocks by 128 KiB, tables by the RFC's accuracy limits. Corrupt input throws `CompressionError`.
  */
 import { BoundedOutput, CompressionError, corrupt, tooLarge } from './compression-error.js'
+import { skippableFrameEnd, u32le } from './frame-bytes.js'
 import { xxh64 } from './xxhash.js'
 
 const FORMAT = 'zstd'
 export const ZSTD_MAGIC = 0xfd2fb528
-const SKIPPABLE_MAGIC_MASK = 0xfffffff0
-const SKIPPABLE_MAGIC = 0x184d2a50
 const BLOCK_BYTES_MAX = 128 * 1024
 /** Windows above 2^31 cannot be addressed by a JS buffer anyway; the RFC allows up to 2^41 (ZSTD_WINDOWLOG_MAX). */
 const WINDOW_LOG_MAX = 41
@@ -54,10 +53,6 @@ export const ML_DEFAULT = [1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1,
   1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1]
 // prettier-ignore
 export const OF_DEFAULT = [1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1]
-
-function u32le(b: Uint8Array, p: number): number {
-  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0
-}
 
 function need(end: number, p: number, n: number, what: string): void {
   if (p + n > end) throw corrupt(FORMAT, `truncated input: ${what}`)
@@ -540,14 +535,12 @@ export function zstdDecompress(src: Uint8Array, maxBytes: number): Buffer {
   let p = 0
   while (p < end) {
     need(end, p, 4, 'magic number')
-    const magic = u32le(src, p)
-    if ((magic & SKIPPABLE_MAGIC_MASK) >>> 0 === SKIPPABLE_MAGIC) {
-      need(end, p, 8, 'skippable frame size')
-      const size = u32le(src, p + 4)
-      need(end, p + 8, size, 'skippable frame')
-      p += 8 + size
+    const skipped = skippableFrameEnd(src, p, end, FORMAT)
+    if (skipped >= 0) {
+      p = skipped
       continue
     }
+    const magic = u32le(src, p)
     if (magic !== ZSTD_MAGIC) throw corrupt(FORMAT, `bad magic number 0x${magic.toString(16)}`)
     need(end, p, 5, 'frame header')
     const fhd = src[p + 4]!
