@@ -237,7 +237,8 @@ describe('SDK ⇄ ali-ons interop', () => {
       keys: m.keys.join(' '),
       user: m.properties,
       body: [m.body.length, m.sha256],
-      compressed: m.body.length >= COMPRESS_OVER ? 1 : 0,
+      // Decompressed, and the flag cleared with it, as the 5.x Java client's MessageDecoder does (4.9 left it set).
+      compressed: 0,
       reconsumeTimes: 0,
     })
   }
@@ -443,7 +444,7 @@ describe('SDK ⇄ ali-ons interop', () => {
       keys: failing!.keys.join(' '),
       user: failing!.properties,
       body: [failing!.body.length, failing!.sha256],
-      compressed: 1,
+      compressed: 0,
       retryTopic: topic,
       originMessageId: sentFailing!.msgId,
       uniqKey: undefined,
