@@ -6,6 +6,7 @@
  * Each store run opens a fresh store and waits until its first segments are pre-touched (as the baseline's file
  * is written full of zeroes before it is timed), then times the appends, which stay inside that warm first segment.
  * The RSS run appends far more than is warm, so it also shows the sustained rate with pre-touch in the loop.
+ * Every timed run, store or baseline, starts with no dirty pages (`sync`; the baseline's after its zero-fill).
  *
  * Options: --runs N (default 5), --messages N (per async run, default 800,000: inside one 1 GiB segment),
  * --rss-gib N (default 4), --dir DIR (default the OS temp dir).
@@ -147,7 +148,17 @@ async function drive(
   return { msgsPerS: total / seconds, rssMaxMiB, rssAtMax }
 }
 
+/**
+ * Writes every dirty page out before a timed run, so that no run pays for the one before it: the kernel writing back
+ * the previous run's gigabyte competed with the next run for the two cores (store runs of batches of 32 spread over
+ * 1.5–2.8 M msgs/s without this). Used before store and baseline runs alike.
+ */
+function settle(): void {
+  execFileSync('sync')
+}
+
 async function storeRun(config: Partial<MessageStoreConfig>, messages: MessageExtBrokerInner[], total: number, batch: number): Promise<Measured> {
+  settle()
   const dir = mkdtempSync(join(BASE_DIR, 'ferrymq-bench-'))
   const store = await NativeMessageStore.open({ storePathRootDir: dir, ...config })
   try {
@@ -168,6 +179,7 @@ function baselineRun(messages: MessageExtBrokerInner[], total: number, batch: nu
   const recordBytes = 91 + BODY_BYTES + TOPIC.length + Buffer.byteLength(messages[0]!.propertiesString)
   const zeros = Buffer.alloc(8 * 1024 * 1024)
   for (let at = 0; at < total * recordBytes; at += zeros.length) writeSync(fd, zeros, 0, zeros.length, at)
+  settle()
   const builder = new JobBuilder(STORE_HOST, 4 * 1024 * 1024)
   const topic = Buffer.from(TOPIC)
   const started = performance.now()
