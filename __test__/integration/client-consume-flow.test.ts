@@ -68,6 +68,39 @@ describe('client: consume timeout and flow control against a real broker', () =>
     return new Promise<void>((resolve) => releases.push(resolve))
   }
 
+  /**
+   * A started one-thread consumer whose listener holds every batch until the test releases it (`releases`), with a
+   * recording logger and a pull watcher: the cache then only grows, until flow control stops the pulls.
+   */
+  async function heldConsumer(
+    group: string,
+    topic: string,
+    flow: Partial<ConstructorParameters<typeof PushConsumer>[0]>,
+  ): Promise<{
+    logger: ReturnType<typeof recordingLogger>
+    watch: ReturnType<typeof pullWatcher>
+    consumed: () => number
+  }> {
+    const logger = recordingLogger()
+    const watch = pullWatcher(topic)
+    const hold = gate()
+    let consumed = 0
+    const k = consumer(group, topic, {
+      ...flow,
+      consumeThreadMin: 1,
+      consumeThreadMax: 1,
+      logger,
+      rpcHooks: [watch.hook],
+    })
+    k.registerMessageListener(async (msgs) => {
+      await hold
+      consumed += msgs.length
+      return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
+    })
+    await k.start()
+    return { logger, watch, consumed: () => consumed }
+  }
+
   /** The highest `nextBeginOffset` of found pulls of `topic`, seen through an RPC hook. */
   function pullWatcher(topic: string): {
     hook: NonNullable<ConstructorParameters<typeof PushConsumer>[0]['rpcHooks']>[number]
@@ -120,24 +153,10 @@ describe('client: consume timeout and flow control against a real broker', () =>
   it('delays pulls while the offset span of the cache exceeds consumeConcurrentlyMaxSpan', async () => {
     const topic = 'SpanT'
     for (let i = 0; i < 30; i++) await producer.send(new Message({ topic, body: `s${i}` }))
-    const logger = recordingLogger()
-    const watch = pullWatcher(topic)
-    const hold = gate()
-    let consumed = 0
-    const k = consumer('CG_SPAN', topic, {
+    const { logger, watch, consumed } = await heldConsumer('CG_SPAN', topic, {
       consumeConcurrentlyMaxSpan: 5,
       pullBatchSize: 2,
-      consumeThreadMin: 1,
-      consumeThreadMax: 1,
-      logger,
-      rpcHooks: [watch.hook],
     })
-    k.registerMessageListener(async (msgs) => {
-      await hold
-      consumed += msgs.length
-      return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
-    })
-    await k.start()
     const warned = await waitFor(() => logger.lines.find((l) => l.msg === 'flow control: offset span too large'), {
       what: 'span flow control to start',
     })
@@ -146,7 +165,7 @@ describe('client: consume timeout and flow control against a real broker', () =>
     expect(watch.pulledTo()).toBe(8)
     expect(logger.lines.some((l) => l.msg === 'flow control: too much cached')).toBe(false)
     releases.shift()!()
-    await waitFor(() => consumed === 30, { what: 'all thirty once the listener is free' })
+    await waitFor(() => consumed() === 30, { what: 'all thirty once the listener is free' })
     expect(watch.pulledTo()).toBe(30)
   })
 
@@ -154,24 +173,10 @@ describe('client: consume timeout and flow control against a real broker', () =>
     const topic = 'SizeT'
     const body = Buffer.alloc(300 * 1024, 7)
     for (let i = 0; i < 8; i++) await producer.send(new Message({ topic, body }))
-    const logger = recordingLogger()
-    const watch = pullWatcher(topic)
-    const hold = gate()
-    let consumed = 0
-    const k = consumer('CG_SIZE', topic, {
+    const { logger, watch, consumed } = await heldConsumer('CG_SIZE', topic, {
       pullThresholdSizeForQueue: 1,
       pullBatchSize: 1,
-      consumeThreadMin: 1,
-      consumeThreadMax: 1,
-      logger,
-      rpcHooks: [watch.hook],
     })
-    k.registerMessageListener(async (msgs) => {
-      await hold
-      consumed += msgs.length
-      return ConsumeConcurrentlyStatus.CONSUME_SUCCESS
-    })
-    await k.start()
     const warned = await waitFor(() => logger.lines.find((l) => l.msg === 'flow control: too much cached'), {
       what: 'size flow control to start',
     })
@@ -181,7 +186,7 @@ describe('client: consume timeout and flow control against a real broker', () =>
     expect(obj.cachedMiB).toBeCloseTo((4 * 300) / 1024, 5)
     expect(watch.pulledTo()).toBe(4)
     releases.shift()!()
-    await waitFor(() => consumed === 8, { what: 'all eight once the listener is free' })
+    await waitFor(() => consumed() === 8, { what: 'all eight once the listener is free' })
     expect(watch.pulledTo()).toBe(8)
   })
 })
